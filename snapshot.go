@@ -1,0 +1,424 @@
+package leaksentinel
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/leaksentinel/leaksentinel/internal/capture"
+	"github.com/leaksentinel/leaksentinel/internal/classify"
+	"github.com/leaksentinel/leaksentinel/internal/dump"
+	"github.com/leaksentinel/leaksentinel/internal/stack"
+)
+
+// ErrTruncated is wrapped by the error [ParseDump] returns when the input
+// ends in the middle of a goroutine, as the output of runtime.Stack does
+// when its buffer is too small. The snapshot returned with it holds every
+// goroutine that was complete.
+var ErrTruncated = dump.ErrTruncated
+
+// Snapshot is the goroutines of a process at one point in time, grouped by
+// [Site]. A Snapshot is not modified after it is returned and is safe for
+// concurrent reads.
+type Snapshot struct {
+	// Time is when the goroutines were captured; zero when the source
+	// does not say (text dumps).
+	Time time.Time
+	// Total is the number of goroutines.
+	Total int
+	// Groups are the goroutines by site, largest first.
+	Groups []Group
+
+	precision classify.Precision
+}
+
+// Group is the goroutines parked at one [Site].
+type Group struct {
+	Site
+	Count int
+	// Stacks are the distinct full stacks of the group, most common
+	// first.
+	Stacks []Stack
+	// Creators are the "created by" frames, most common first. Empty
+	// when the source has none (pprof profiles, Capture).
+	Creators []Creator
+	// OldestWait is the longest time any goroutine of the group had been
+	// waiting, as the runtime printed it: whole minutes, and only once a
+	// garbage collection has run since the goroutine blocked. Zero when
+	// unknown or under a minute.
+	OldestWait time.Duration
+	// Leaked is the number of goroutines the runtime's goroutineleak
+	// profile proved can never wake ("(leaked)" in tracebacks, or every
+	// goroutine of a goroutineleak profile).
+	Leaked int
+	// LockedToThread is the number of goroutines locked to their OS
+	// thread.
+	LockedToThread int
+	// Labels are the pprof labels seen on the group's goroutines, each key
+	// with its distinct values, sorted; nil when none.
+	Labels map[string][]string
+}
+
+// snapshot converts builder groups into a Snapshot.
+func snapshot(b *stack.Builder, t time.Time) *Snapshot {
+	st := b.Strings
+	frame := func(f stack.Frame) Frame {
+		if f == (stack.Frame{}) {
+			return Frame{}
+		}
+		return Frame{Function: st.String(f.Func), File: st.String(f.File), Line: int(f.Line)}
+	}
+	groups := b.Finish()
+	s := &Snapshot{Time: t, Total: b.Total, Groups: make([]Group, 0, len(groups)), precision: b.Precision}
+	for _, g := range groups {
+		site := frame(g.Site.Frame)
+		out := Group{
+			Site: Site{
+				State:    State(st.String(g.Site.State)),
+				Function: site.Function,
+				File:     site.File,
+				Line:     site.Line,
+			},
+			Count:          g.Count,
+			Stacks:         make([]Stack, 0, len(g.Stacks)),
+			OldestWait:     time.Duration(g.WaitMinutes) * time.Minute,
+			Leaked:         g.Leaked,
+			LockedToThread: g.Locked,
+		}
+		for _, stk := range g.Stacks {
+			out.Stacks = appendStack(out.Stacks, stk, st, frame)
+		}
+		for _, c := range g.Creators {
+			out.Creators = append(out.Creators, Creator{Frame: frame(c.Frame), Count: c.Count})
+		}
+		if len(g.Labels) > 0 {
+			out.Labels = make(map[string][]string)
+			for _, l := range g.Labels {
+				k := st.String(l.Key)
+				out.Labels[k] = append(out.Labels[k], st.String(l.Value))
+			}
+			for _, v := range out.Labels {
+				slices.Sort(v)
+			}
+		}
+		s.Groups = append(s.Groups, out)
+	}
+	return s
+}
+
+// appendStack converts stk, leaving out the frames a default traceback
+// hides, and merges it into a stack already in dst with the same frames
+// (two PC arrays can differ only where the frames agree).
+func appendStack(dst []Stack, stk *stack.Stack, st *stack.Table, frame func(stack.Frame) Frame) []Stack {
+	frames := make([]Frame, 0, len(stk.Frames))
+	for _, f := range stk.Frames {
+		if !classify.Hidden(st.String(f.Func)) {
+			frames = append(frames, frame(f))
+		}
+	}
+	if len(frames) == 0 {
+		// A traceback prints all frames when it would otherwise
+		// print none.
+		for _, f := range stk.Frames {
+			frames = append(frames, frame(f))
+		}
+	}
+	out := Stack{Frames: frames, CreatedBy: frame(stk.CreatedBy), Count: stk.Count}
+	for i := range dst {
+		if dst[i].CreatedBy == out.CreatedBy && slices.Equal(dst[i].Frames, out.Frames) {
+			dst[i].Count += out.Count
+			return dst
+		}
+	}
+	return append(dst, out)
+}
+
+// ParseDump reads a text goroutine dump: the output of runtime.Stack(buf,
+// true), /debug/pprof/goroutine?debug=2, a panic or SIGQUIT traceback with
+// unrelated lines around it, GODEBUG=tracebackancestors output, or the
+// grouped /debug/pprof/goroutine?debug=1 form. Gzipped input is accepted.
+//
+// The error says where each problem is ("line 412: ..."). If the input held
+// goroutines, ParseDump returns them even with an error: a dump cut short
+// yields every complete goroutine and an error wrapping [ErrTruncated].
+func ParseDump(r io.Reader) (*Snapshot, error) {
+	r, err := maybeGunzip(r)
+	if err != nil {
+		return nil, fmt.Errorf("leaksentinel: dump: %w", err)
+	}
+	var t stack.Table
+	var b *stack.Builder
+	info, err := dump.Parse(r, &t, func(g *stack.Goroutine) {
+		if b == nil {
+			b = stack.NewBuilder(&t, classify.Text)
+		}
+		b.Add(g)
+	})
+	if err != nil {
+		err = fmt.Errorf("leaksentinel: dump: %w", err)
+	}
+	if b == nil {
+		return nil, err
+	}
+	b.Precision = info.Precision
+	return snapshot(b, time.Time{}), err
+}
+
+// maybeGunzip returns a reader of r's content, decompressed if it starts
+// with the gzip magic number.
+func maybeGunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(2)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		return gzip.NewReader(br)
+	}
+	return br, nil
+}
+
+// maxProfile bounds the size of a decompressed profile. Goroutine profiles
+// group equal stacks, so even a million goroutines make a few megabytes.
+const maxProfile = 256 << 20
+
+// ParseProfile reads a pprof goroutine profile, as
+// /debug/pprof/goroutine?debug=0 serves it and pprof.Lookup("goroutine")
+// writes it, gzipped or not. A goroutineleak profile is read the same way,
+// with every goroutine counted as [Group.Leaked].
+//
+// Profiles carry no wait reasons, so states are inferred from the runtime
+// frames on top (see [State]); nor creators or wait times.
+func ParseProfile(r io.Reader) (*Snapshot, error) {
+	data, err := readProfile(r)
+	if err != nil {
+		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
+	}
+	if err := checkWire(data); err != nil {
+		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
+	}
+	p, err := profile.ParseUncompressed(data)
+	if err != nil {
+		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
+	}
+	return fromProfile(p)
+}
+
+func readProfile(r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(r)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		cr := &countingReader{r: zr}
+		data, err := io.ReadAll(io.LimitReader(cr, maxProfile+1))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: after %d decompressed bytes: %w", cr.n, err)
+		}
+		if len(data) > maxProfile {
+			return nil, fmt.Errorf("gzip: more than %d bytes decompressed", maxProfile)
+		}
+		return data, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(br, maxProfile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxProfile {
+		return nil, fmt.Errorf("more than %d bytes", maxProfile)
+	}
+	if len(data) == 0 {
+		return nil, errors.New("empty input")
+	}
+	if looksLikeText(data) {
+		return nil, errors.New("input is text, not a protobuf profile (is it a ?debug=1 or ?debug=2 dump? use ParseDump)")
+	}
+	return data, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// looksLikeText reports whether data starts like a text dump.
+func looksLikeText(data []byte) bool {
+	head := data[:min(len(data), 64)]
+	return bytes.HasPrefix(head, []byte("goroutine ")) || bytes.Contains(head, []byte(" profile: total "))
+}
+
+// checkWire walks the top-level fields of a protobuf message and reports the
+// byte offset of the first one that cannot be framed, which the profile
+// decoder's own errors do not say.
+func checkWire(b []byte) error {
+	for off := 0; off < len(b); {
+		start := off
+		key, n := uvarint(b[off:])
+		if n <= 0 {
+			return fmt.Errorf("offset %d: bad field key", start)
+		}
+		off += n
+		field, wire := key>>3, key&7
+		if field == 0 {
+			return fmt.Errorf("offset %d: field number 0", start)
+		}
+		switch wire {
+		case 0:
+			_, n := uvarint(b[off:])
+			if n <= 0 {
+				return fmt.Errorf("offset %d: field %d: bad varint", start, field)
+			}
+			off += n
+		case 1:
+			off += 8
+		case 5:
+			off += 4
+		case 2:
+			l, n := uvarint(b[off:])
+			if n <= 0 {
+				return fmt.Errorf("offset %d: field %d: bad length", start, field)
+			}
+			off += n
+			if l > uint64(len(b)-off) {
+				return fmt.Errorf("offset %d: field %d: length %d runs past the end (%d bytes left)", start, field, l, len(b)-off)
+			}
+			off += int(l)
+		default:
+			return fmt.Errorf("offset %d: field %d: unknown wire type %d", start, field, wire)
+		}
+		if off > len(b) {
+			return fmt.Errorf("offset %d: field %d runs past the end", start, field)
+		}
+	}
+	return nil
+}
+
+func uvarint(b []byte) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(b) && i < 10; i++ {
+		c := b[i]
+		x |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return x, i + 1
+		}
+	}
+	return 0, 0
+}
+
+// fromProfile groups the samples of a goroutine profile.
+func fromProfile(p *profile.Profile) (*Snapshot, error) {
+	idx, leak := -1, false
+	for i, st := range p.SampleType {
+		if st.Unit == "count" && (st.Type == "goroutine" || st.Type == "goroutineleak") {
+			idx, leak = i, st.Type == "goroutineleak"
+			break
+		}
+	}
+	if idx < 0 {
+		types := make([]string, len(p.SampleType))
+		for i, st := range p.SampleType {
+			types[i] = st.Type + "/" + st.Unit
+		}
+		return nil, fmt.Errorf("leaksentinel: profile: not a goroutine profile (sample types %v)", types)
+	}
+	var t stack.Table
+	b := stack.NewBuilder(&t, classify.Frames)
+	var g stack.Goroutine
+	var funcs []string
+	for i, s := range p.Sample {
+		if idx >= len(s.Value) {
+			return nil, fmt.Errorf("leaksentinel: profile: sample %d: %d values, want at least %d", i, len(s.Value), idx+1)
+		}
+		count := s.Value[idx]
+		if count <= 0 {
+			continue
+		}
+		if count > 1<<40 {
+			return nil, fmt.Errorf("leaksentinel: profile: sample %d: count %d", i, count)
+		}
+		g.Reset()
+		g.Count = int(count)
+		g.Leaked = leak
+		funcs = funcs[:0]
+		for _, loc := range s.Location {
+			for _, line := range loc.Line {
+				if line.Function == nil {
+					continue
+				}
+				g.Frames = append(g.Frames, stack.Frame{
+					Func: t.ID(line.Function.Name),
+					File: t.ID(line.Function.Filename),
+					Line: int32(line.Line),
+				})
+				funcs = append(funcs, line.Function.Name)
+			}
+		}
+		g.State = t.ID(classify.InferState(funcs, classify.Frames))
+		for _, k := range sortedKeys(s.Label) {
+			for _, v := range s.Label[k] {
+				g.Labels = append(g.Labels, stack.Label{Key: t.ID(k), Value: t.ID(v)})
+			}
+		}
+		b.Add(&g)
+	}
+	var when time.Time
+	if p.TimeNanos > 0 {
+		when = time.Unix(0, p.TimeNanos)
+	}
+	return snapshot(b, when), nil
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// capturers reuses the goroutine record buffers of Capture between calls
+// without pinning them: the pool lets them go when the heap is collected.
+var capturers = sync.Pool{New: func() any { return new(capture.Capturer) }}
+
+// Capture returns the current process's goroutines grouped by site.
+//
+// It reads runtime.GoroutineProfile: the world stops twice for well under a
+// millisecond whatever the goroutine count, and the rest of the work runs
+// concurrently with the program. That source has no wait reasons, creators
+// or wait times: states are inferred from the runtime frames (see [State]),
+// and Creators and OldestWait stay empty. To get them, parse the output of
+// runtime.Stack with [ParseDump], at the price of stopping the world for the
+// whole dump.
+func Capture() (*Snapshot, error) {
+	c := capturers.Get().(*capture.Capturer)
+	defer capturers.Put(c)
+	capture.Symbols.Lock()
+	defer capture.Symbols.Unlock()
+	now := time.Now()
+	b := stack.NewBuilder(capture.Symbols.Table(), classify.Frames)
+	if err := c.Capture(b); err != nil {
+		return nil, fmt.Errorf("leaksentinel: capture: %w", err)
+	}
+	return snapshot(b, now), nil
+}
+
+// prec returns the precision of s's source; a nil snapshot has the finest.
+func (s *Snapshot) prec() classify.Precision {
+	if s == nil {
+		return classify.Text
+	}
+	return s.precision
+}
