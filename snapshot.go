@@ -357,12 +357,13 @@ func fromProfile(p *profile.Profile) (*Snapshot, error) {
 				if line.Function == nil {
 					continue
 				}
+				name := classify.PrintName(line.Function.Name)
 				g.Frames = append(g.Frames, stack.Frame{
-					Func: t.ID(line.Function.Name),
+					Func: t.ID(name),
 					File: t.ID(line.Function.Filename),
 					Line: int32(line.Line),
 				})
-				funcs = append(funcs, line.Function.Name)
+				funcs = append(funcs, name)
 			}
 		}
 		g.State = t.ID(classify.InferState(funcs, classify.Frames))

@@ -44,8 +44,10 @@ const (
 	Frames
 	// UserFrames is a stack whose runtime frames above the first other
 	// frame were dropped (pprof debug=1): only states whose plumbing lives
-	// outside package runtime (sync, internal/poll, time.Sleep, syscalls)
-	// can be known; the rest are Unknown.
+	// outside package runtime (sync, internal/poll, time.Sleep) can be
+	// known; the rest are Unknown. Syscalls are among the rest: some enter
+	// through package syscall, which shows, others through the runtime
+	// (os/signal's receiver), which does not.
 	UserFrames
 )
 
@@ -71,7 +73,7 @@ func Coarsen(state string, p Precision) string {
 	if p == UserFrames {
 		switch state {
 		case MutexLock, RWMutexLock, RWMutexRLock, WaitGroupWait, CondWait,
-			Semacquire, IOWait, Sleep, Syscall:
+			Semacquire, IOWait, Sleep:
 		default:
 			state = Unknown
 		}
@@ -311,4 +313,38 @@ func SiteIndex(n int, fn func(i int) string) int {
 		}
 	}
 	return 0
+}
+
+// PrintName returns a function name as tracebacks print it: type arguments
+// of generic functions and types shown as "[...]".
+//
+//	main.parkGeneric[go.shape.string]          -> main.parkGeneric[...]
+//	main.(*Set[go.shape.int]).Add              -> main.(*Set[...]).Add
+//
+// pprof profiles carry the linker's names with the shapes spelled out;
+// tracebacks and runtime.CallersFrames elide them.
+func PrintName(name string) string {
+	if strings.IndexByte(name, '[') < 0 {
+		return name
+	}
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '[':
+			if depth == 0 {
+				b.WriteString("[...]")
+			}
+			depth++
+		case c == ']' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	if depth != 0 {
+		return name // unbalanced: leave it as it is
+	}
+	return b.String()
 }

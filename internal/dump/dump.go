@@ -8,7 +8,6 @@
 package dump
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -52,10 +51,11 @@ type Info struct {
 // wrapping ErrNoGoroutines.
 func Parse(r io.Reader, t *stack.Table, fn func(*stack.Goroutine)) (Info, error) {
 	s := &scanner{
-		br:      bufio.NewReaderSize(r, 64<<10),
+		lr:      lineReader{r: r, buf: make([]byte, 64<<10)},
 		t:       t,
 		fn:      fn,
 		headers: make(map[uint32]classify.Header),
+		frames:  make(map[string]stack.Frame),
 	}
 	s.run()
 	return s.info, s.err()
@@ -78,23 +78,26 @@ const (
 )
 
 type scanner struct {
-	br   *bufio.Reader
-	t    *stack.Table
-	fn   func(*stack.Goroutine)
-	long []byte // a line longer than the reader's buffer
+	lr lineReader
+	t  *stack.Table
+	fn func(*stack.Goroutine)
 	// eofNoNewline reports whether the last line had no newline.
 	eofNoNewline bool
 
 	info    Info
 	headers map[uint32]classify.Header // bracket contents, parsed once
 
-	block       blockKind
-	g           stack.Goroutine
-	ancestor    int // index into g.Ancestors of the open block, or -1
-	pending     pendingKind
-	pendingFunc uint32
+	block    blockKind
+	g        stack.Goroutine
+	ancestor int // index into g.Ancestors of the open block, or -1
+	pending  pendingKind
+	// key is the pending function name, then a NUL, then the
+	// "file:line" of its frame: the key of frames, which caches the
+	// interned form of every frame seen, one lookup per frame.
+	key         []byte
+	frames      map[string]stack.Frame
 	pendingLine int
-	frames      int  // complete frames of the current goroutine
+	nframes     int  // complete frames of the current goroutine
 	unavailable bool // "goroutine running on other thread; stack unavailable"
 	createdBy   bool // a complete "created by" frame was read
 	funcs       []string
@@ -102,6 +105,7 @@ type scanner struct {
 	// debug=1 bookkeeping: the "total N" of the last profile header.
 	groupedTotal, groupedSeen int
 	groupedHeaderLine         int
+	groupedLeaked             bool
 
 	problems int
 	errs     []error
@@ -126,25 +130,16 @@ func (s *scanner) err() error {
 }
 
 // readLine returns the next line without its line ending. The slice is valid
-// until the next call. ok is false at the end of the input.
+// until the next call. ok is false at the end of the input. A line longer
+// than maxLine is returned cut to maxLine bytes, the rest skipped.
 func (s *scanner) readLine() (line []byte, ok bool) {
-	line, err := s.br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		s.long = append(s.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = s.br.ReadSlice('\n')
-			if len(s.long) < maxLine {
-				s.long = append(s.long, line...)
-			}
-		}
-		line = s.long
-	}
-	if len(line) == 0 && err != nil {
+	line, ok = s.lr.next()
+	if !ok {
 		return nil, false
 	}
 	s.info.Lines++
-	if line[len(line)-1] == '\n' {
-		line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
 	} else {
 		s.eofNoNewline = true
 	}
@@ -154,16 +149,81 @@ func (s *scanner) readLine() (line []byte, ok bool) {
 	return line, true
 }
 
+// lineReader splits its input into lines in a buffer of its own: the lines
+// alias the buffer, so nothing is copied but the reads themselves.
+type lineReader struct {
+	r          io.Reader
+	buf        []byte
+	start, end int
+	eof        bool
+	skipping   bool // inside the rest of an overlong line
+	empty      int  // consecutive reads that returned nothing
+}
+
+func (l *lineReader) next() ([]byte, bool) {
+	for {
+		if i := bytes.IndexByte(l.buf[l.start:l.end], '\n'); i >= 0 {
+			line := l.buf[l.start : l.start+i+1]
+			l.start += i + 1
+			if l.skipping {
+				l.skipping = false
+				continue
+			}
+			return line, true
+		}
+		if l.eof {
+			if l.start == l.end || l.skipping {
+				return nil, false
+			}
+			line := l.buf[l.start:l.end]
+			l.start = l.end
+			return line, true
+		}
+		if l.start > 0 {
+			l.end = copy(l.buf, l.buf[l.start:l.end])
+			l.start = 0
+		}
+		if l.end == len(l.buf) {
+			if len(l.buf) < maxLine {
+				l.buf = append(l.buf, make([]byte, len(l.buf))...)
+			} else {
+				// Return the first maxLine bytes; drop the rest
+				// up to the newline.
+				line := l.buf[:maxLine]
+				l.start, l.end = 0, 0
+				l.skipping = true
+				return line, true
+			}
+		}
+		n, err := l.r.Read(l.buf[l.end:])
+		l.end += n
+		if n == 0 && err == nil {
+			l.empty++
+			if l.empty < 100 {
+				continue
+			}
+			err = io.ErrNoProgress
+		}
+		l.empty = 0
+		if err != nil {
+			l.eof = true
+		}
+	}
+}
+
 func (s *scanner) run() {
 	for {
 		line, ok := s.readLine()
 		if !ok {
 			break
 		}
-		if s.eofNoNewline && s.block != noBlock {
+		if s.eofNoNewline && (s.block != noBlock || startsHeader(line)) {
 			// The input was cut inside a goroutine: the last line
 			// may be any prefix of the real one, so nothing in it
 			// can be trusted, nor the goroutine it belongs to.
+			if s.block == noBlock {
+				s.open(traceback, s.info.Lines)
+			}
 			s.truncated()
 			break
 		}
@@ -211,12 +271,24 @@ func (s *scanner) line(line []byte) {
 	if i := bytes.Index(line, profileTotal); i > 0 && isWord(line[:i]) {
 		if total, err := strconv.Atoi(string(line[i+len(profileTotal):])); err == nil {
 			s.startProfile(n, total)
+			// Every goroutine of a goroutineleak profile is one
+			// the runtime proved leaked.
+			s.groupedLeaked = bytes.Equal(line[:i], []byte("goroutineleak"))
 			return
 		}
 	}
 	if len(line) > 0 && isDigit(line[0]) {
 		s.groupedRecord(n, line)
 	}
+}
+
+// startsHeader reports whether a line cut short may be the start of a
+// goroutine header.
+func startsHeader(line []byte) bool {
+	if len(line) <= len(prefixGoroutine) {
+		return len(line) > 0 && bytes.HasPrefix(prefixGoroutine, line)
+	}
+	return bytes.HasPrefix(line, prefixGoroutine) && isDigit(line[len(prefixGoroutine)])
 }
 
 // isWord reports whether b is a profile name such as "goroutine" or
@@ -328,7 +400,7 @@ func (s *scanner) open(kind blockKind, n int) {
 	s.g.Line = n
 	s.ancestor = -1
 	s.pending = noPending
-	s.frames = 0
+	s.nframes = 0
 	s.unavailable = false
 	s.createdBy = false
 }
@@ -349,13 +421,12 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 			s.errorf(n, "file line %q without a function line above it", clip(line))
 			return true
 		}
-		file, lineNo, ok := parseFileLine(line[1:])
+		f, ok := s.frame(line[1:])
 		if !ok {
 			s.errorf(n, "want %q, got %q", "\tfile.go:123 +0x1f", clip(line))
 			s.pending = noPending
 			return true
 		}
-		f := stack.Frame{Func: s.pendingFunc, File: s.t.IDBytes(file), Line: int32(lineNo)}
 		s.addFrame(f)
 		return true
 	}
@@ -363,6 +434,15 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 		// A function line must be followed by its file line.
 		s.errorf(s.pendingLine, "function line without its file line in goroutine %d", s.g.ID)
 		s.pending = noPending
+	}
+	//	main.(*T).m(0xc000010000, {0x4b5f2a?, 0x1})
+	//	main.inlined(...)
+	// The most common line, and the only kind that ends with ')'.
+	if line[len(line)-1] == ')' {
+		if i := argsStart(line); i > 0 {
+			s.setPending(pendingFrame, n, line[:i])
+			return true
+		}
 	}
 	switch {
 	case bytes.HasPrefix(line, prefixCreatedBy):
@@ -403,14 +483,6 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 		s.endBlock(n)
 		return false
 	}
-	//	main.(*T).m(0xc000010000, {0x4b5f2a?, 0x1})
-	//	main.inlined(...)
-	if line[len(line)-1] == ')' {
-		if i := bytes.LastIndexByte(line, '('); i > 0 {
-			s.setPending(pendingFrame, n, line[:i])
-			return true
-		}
-	}
 	// Unrelated text: the goroutine ended without a blank line.
 	s.endBlock(n)
 	return false
@@ -418,8 +490,30 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 
 func (s *scanner) setPending(kind pendingKind, n int, fn []byte) {
 	s.pending = kind
-	s.pendingFunc = s.t.IDBytes(fn)
+	s.key = append(append(s.key[:0], fn...), 0)
 	s.pendingLine = n
+}
+
+// frame returns the frame of the pending function at the position of a
+// file line (the part after the tab), from the cache when the same function
+// and position were seen before.
+func (s *scanner) frame(b []byte) (stack.Frame, bool) {
+	end := bytes.IndexByte(b, ' ')
+	if end < 0 {
+		end = len(b)
+	}
+	fn := len(s.key) - 1
+	s.key = append(s.key, b[:end]...)
+	if f, ok := s.frames[string(s.key)]; ok {
+		return f, true
+	}
+	file, line, ok := parseFileLine(b)
+	if !ok {
+		return stack.Frame{}, false
+	}
+	f := stack.Frame{Func: s.t.IDBytes(s.key[:fn]), File: s.t.IDBytes(file), Line: int32(line)}
+	s.frames[string(s.key)] = f
+	return f, true
 }
 
 func (s *scanner) addFrame(f stack.Frame) {
@@ -440,7 +534,35 @@ func (s *scanner) addFrame(f stack.Frame) {
 		return
 	}
 	s.g.Frames = append(s.g.Frames, f)
-	s.frames++
+	s.nframes++
+}
+
+// argsStart returns the index of the parenthesis that opens the arguments
+// of a function line, skipping pointer receivers:
+//
+//	main.(*T).m(0xc000010000, {0x4b5f2a?, 0x1})
+//	main.(*T[...]).m(...)
+//
+// Arguments are often longer than the name, so it scans forward.
+func argsStart(line []byte) int {
+	off := 0
+	for {
+		i := bytes.IndexByte(line[off:], '(')
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if i+1 < len(line) && line[i+1] == '*' && i > 0 && line[i-1] == '.' {
+			// A receiver: continue after its closing parenthesis.
+			j := bytes.IndexByte(line[i:], ')')
+			if j < 0 {
+				return -1
+			}
+			off = i + j
+			continue
+		}
+		return i
+	}
 }
 
 // parseFileLine parses the part of a frame's second line after the tab:
@@ -512,6 +634,7 @@ func (s *scanner) groupedRecord(n int, line []byte) {
 	}
 	s.open(grouped, n)
 	s.g.Count = count
+	s.g.Leaked = s.groupedLeaked
 }
 
 // groupedLine handles a line inside a debug=1 record:
@@ -564,7 +687,7 @@ func (s *scanner) groupedLine(n int, line []byte) bool {
 		file, lineNo, ok := parseFileLine(fields[2])
 		if ok {
 			s.g.Frames = append(s.g.Frames, stack.Frame{Func: s.t.IDBytes(fn), File: s.t.IDBytes(file), Line: int32(lineNo)})
-			s.frames++
+			s.nframes++
 			return true
 		}
 	}
@@ -583,13 +706,13 @@ func (s *scanner) endBlock(n int) {
 	}
 	switch kind {
 	case traceback:
-		if s.frames == 0 && !s.unavailable {
+		if s.nframes == 0 && !s.unavailable {
 			s.errorf(s.g.Line, "goroutine %d has no frames", s.g.ID)
 			return
 		}
 		s.info.Precision = max(s.info.Precision, classify.Text)
 	case grouped:
-		if s.frames == 0 {
+		if s.nframes == 0 {
 			s.errorf(s.g.Line, "record has no frames")
 			return
 		}
@@ -616,7 +739,7 @@ func (s *scanner) atEOF() {
 	n := s.info.Lines
 	switch s.block {
 	case traceback:
-		if s.eofNoNewline || s.pending != noPending || (s.frames == 0 && !s.unavailable) ||
+		if s.eofNoNewline || s.pending != noPending || (s.nframes == 0 && !s.unavailable) ||
 			(!s.createdBy && s.g.ID > 1) {
 			s.truncated()
 			return

@@ -1,0 +1,129 @@
+package leaksentinel
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+)
+
+// parkMany parks n goroutines 3 to 10 frames deep on a few sites, like a
+// service's worker pools and stuck requests, and returns a func that
+// releases them.
+func parkMany(tb testing.TB, n int) (release func()) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	chans := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	var mu sync.Mutex
+	mu.Lock()
+	parked := make(chan struct{}, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			benchDeep(3+i%8, i%4, chans, &mu, parked)
+		}()
+	}
+	for range n {
+		<-parked
+	}
+	// Let the last ones reach their park.
+	for runtime.Gosched(); ; runtime.Gosched() {
+		s, err := Capture()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		blocked := 0
+		for _, g := range s.Groups {
+			if g.State != StateRunnable && g.State != StateRunning {
+				blocked += g.Count
+			}
+		}
+		if blocked >= n {
+			break
+		}
+	}
+	return func() {
+		for _, c := range chans {
+			close(c)
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+//go:noinline
+func benchDeep(depth, kind int, chans []chan struct{}, mu *sync.Mutex, parked chan<- struct{}) {
+	if depth > 0 {
+		benchDeep(depth-1, kind, chans, mu, parked)
+		return
+	}
+	parked <- struct{}{}
+	switch kind {
+	case 0, 1, 2:
+		<-chans[kind]
+	default:
+		mu.Lock()
+		mu.Unlock()
+	}
+}
+
+var benchCounts = []int{1_000, 10_000, 100_000}
+
+// BenchmarkCapture measures Capture against its floor,
+// runtime.GoroutineProfile with a buffer sized once, in the same run.
+// max-stw-ns is the largest stop-the-world pause seen during the benchmark
+// (histogram bucket upper bound).
+func BenchmarkCapture(b *testing.B) {
+	for _, n := range benchCounts {
+		release := parkMany(b, n)
+		b.Run(fmt.Sprintf("floor=GoroutineProfile/n=%d", n), func(b *testing.B) {
+			records := make([]runtime.StackRecord, n+n/8+16)
+			b.ReportAllocs()
+			stw := startSTW()
+			for b.Loop() {
+				if _, ok := runtime.GoroutineProfile(records); !ok {
+					b.Fatal("buffer too small")
+				}
+			}
+			stw.report(b)
+		})
+		b.Run(fmt.Sprintf("Capture/n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			stw := startSTW()
+			for b.Loop() {
+				if _, err := Capture(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			stw.report(b)
+		})
+		release()
+	}
+}
+
+// stwWatch reads the runtime's stop-the-world pause histogram.
+type stwWatch struct{ before *metrics.Float64Histogram }
+
+const stwMetric = "/sched/pauses/total/other:seconds"
+
+func readSTW() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: stwMetric}}
+	metrics.Read(s)
+	return s[0].Value.Float64Histogram()
+}
+
+func startSTW() stwWatch { return stwWatch{before: readSTW()} }
+
+// report adds the largest pause that occurred since start.
+func (w stwWatch) report(b *testing.B) {
+	after := readSTW()
+	worst := 0.0
+	for i := range after.Counts {
+		if after.Counts[i] > w.before.Counts[i] {
+			worst = after.Buckets[i+1]
+		}
+	}
+	b.ReportMetric(worst*1e9, "max-stw-ns")
+}

@@ -1,0 +1,154 @@
+package dump
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/leaksentinel/leaksentinel/internal/stack"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type goroutine struct {
+	id, parent int64
+	state      string
+	funcs      []string
+	createdBy  string
+	ancestors  []int64
+	elided     bool
+}
+
+// parseFixture parses a real dump into plain records.
+func parseFixture(t *testing.T, path string) ([]goroutine, Info, error) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var tab stack.Table
+	var out []goroutine
+	info, err := Parse(f, &tab, func(g *stack.Goroutine) {
+		r := goroutine{id: g.ID, parent: g.ParentID, state: tab.String(g.State),
+			createdBy: tab.String(g.CreatedBy.Func), elided: g.Elided}
+		for _, fr := range g.Frames {
+			r.funcs = append(r.funcs, tab.String(fr.Func))
+		}
+		for _, a := range g.Ancestors {
+			r.ancestors = append(r.ancestors, a.ID)
+		}
+		out = append(out, r)
+	})
+	return out, info, err
+}
+
+func versions(t *testing.T) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "testdata", "go1.*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	return dirs
+}
+
+// The grandchild chain: "created by main.spawnChild in goroutine N" names
+// the parent, and with tracebackancestors the whole line of ancestors is
+// there, each "[originating from goroutine N]:" block in order.
+func TestAncestors(t *testing.T) {
+	for _, dir := range versions(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			gs, _, err := parseFixture(t, filepath.Join(dir, "ancestors.txt"))
+			require.NoError(t, err)
+			found := 0
+			for _, g := range gs {
+				if len(g.funcs) == 0 || g.funcs[0] != "main.parkGrandchild" {
+					continue
+				}
+				found++
+				assert.Equal(t, "main.spawnChild", g.createdBy)
+				require.NotEmpty(t, g.ancestors)
+				assert.Equal(t, g.parent, g.ancestors[0], "the first ancestor is the parent")
+				assert.GreaterOrEqual(t, len(g.ancestors), 2, "parent and grandparent")
+			}
+			assert.Positive(t, found)
+		})
+	}
+}
+
+func TestParentIDs(t *testing.T) {
+	for _, dir := range versions(t) {
+		gs, _, err := parseFixture(t, filepath.Join(dir, "stack.txt"))
+		require.NoError(t, err)
+		for _, g := range gs {
+			if g.id == 1 {
+				assert.Zero(t, g.parent)
+				continue
+			}
+			assert.NotEmpty(t, g.createdBy, "goroutine %d", g.id)
+			assert.Positive(t, g.parent, "goroutine %d", g.id)
+		}
+	}
+}
+
+func TestElided(t *testing.T) {
+	for _, dir := range versions(t) {
+		gs, _, err := parseFixture(t, filepath.Join(dir, "stack.txt"))
+		require.NoError(t, err)
+		elided := 0
+		for _, g := range gs {
+			if g.elided {
+				elided++
+				assert.Equal(t, "main.parkDeep", g.funcs[0])
+				assert.Equal(t, "main.startDeep", g.createdBy, "created by survives the elision")
+			}
+		}
+		assert.Positive(t, elided)
+	}
+}
+
+// Lines around a dump (log output, "panic: ...", register dumps) are not
+// goroutines and do not confuse the parser.
+func TestSurroundingText(t *testing.T) {
+	for _, dir := range versions(t) {
+		for _, file := range []string{"panic.txt", "sigquit.txt", "system.txt"} {
+			t.Run(filepath.Join(filepath.Base(dir), file), func(t *testing.T) {
+				gs, info, err := parseFixture(t, filepath.Join(dir, file))
+				require.NoError(t, err)
+				assert.Equal(t, len(gs), info.Goroutines)
+				assert.Greater(t, len(gs), 300)
+			})
+		}
+	}
+}
+
+// Bad input is reported at its line, and what is good is still read.
+func TestErrorsNameTheLine(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(versions(t)[0], "stack.txt"))
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	// Break the third goroutine's header (real text, one edit).
+	n := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "goroutine ") {
+			if n++; n == 3 {
+				lines[i] = strings.Replace(l, "]:", ":", 1)
+				break
+			}
+		}
+	}
+	broken := strings.Join(lines, "\n")
+	var tab stack.Table
+	count := 0
+	info, err := Parse(strings.NewReader(broken), &tab, func(*stack.Goroutine) { count++ })
+	require.Error(t, err)
+	assert.Regexp(t, `^line \d+: goroutine header: `, err.Error())
+	assert.Positive(t, count)
+	assert.Equal(t, info.Goroutines, count)
+
+	_, err = Parse(strings.NewReader("no goroutines here\njust a log\n"), &tab, func(*stack.Goroutine) {})
+	assert.True(t, errors.Is(err, ErrNoGoroutines))
+}
