@@ -31,13 +31,26 @@ func TestPerPCSymbolsMatchCallersFrames(t *testing.T) {
 		go func() { defer wg.Done(); parkInlined(ch) }()
 	}
 	defer func() { close(ch); wg.Wait() }()
-	for runtime.NumGoroutine() < 6 {
-		runtime.Gosched()
-	}
-
 	records := make([]runtime.StackRecord, 64)
-	n, ok := runtime.GoroutineProfile(records)
-	require.True(t, ok)
+	var n int
+	for parked := 0; parked < 5; runtime.Gosched() {
+		var ok bool
+		n, ok = runtime.GoroutineProfile(records)
+		require.True(t, ok)
+		parked = 0
+		for _, r := range records[:n] {
+			frames := runtime.CallersFrames(r.Stack())
+			for {
+				f, more := frames.Next()
+				if f.Function == "github.com/leaksentinel/leaksentinel/internal/capture.inlinedRecv" {
+					parked++
+				}
+				if !more {
+					break
+				}
+			}
+		}
+	}
 	Symbols.Lock()
 	defer Symbols.Unlock()
 	sawInlined := false
