@@ -1,0 +1,397 @@
+package leaksentinel
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fake feeds a sentinel snapshots made from counts, one per tick.
+type fake struct {
+	mu     sync.Mutex
+	counts map[Site]int
+	ticks  chan time.Time
+	now    time.Time
+}
+
+func newFake() *fake {
+	return &fake{counts: make(map[Site]int), ticks: make(chan time.Time), now: time.Unix(1_700_000_000, 0)}
+}
+
+func (f *fake) set(site Site, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts[site] = n
+}
+
+func (f *fake) capture() (*Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &Snapshot{Time: f.now}
+	for site, n := range f.counts {
+		if n == 0 {
+			continue
+		}
+		s.Total += n
+		frame := site.Frame()
+		s.Groups = append(s.Groups, Group{Site: site, Count: n, Stacks: []Stack{{Frames: []Frame{frame}, Count: n}}})
+	}
+	return s, nil
+}
+
+func (f *fake) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// tick makes the sentinel take one sample and waits until it has.
+func (f *fake) tick(t *testing.T, s *Sentinel) {
+	t.Helper()
+	f.mu.Lock()
+	f.now = f.now.Add(10 * time.Second)
+	f.mu.Unlock()
+	before := s.Stats().Samples
+	f.ticks <- f.now
+	for s.Stats().Captures <= before && s.Stats().Samples <= before {
+		runtime.Gosched()
+	}
+	// Samples counts at the start of a sample; wait for it to finish.
+	for s.Stats().Captures < s.Stats().Samples {
+		runtime.Gosched()
+	}
+}
+
+func (f *fake) options(o Options) Options {
+	o.capture = f.capture
+	o.ticks = f.ticks
+	o.now = f.clock
+	return o
+}
+
+// logBuffer collects JSON log records.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) records(t *testing.T) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m))
+		out = append(out, m)
+	}
+	return out
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+var (
+	leakySite   = Site{State: StateChanSend, Function: "main.handle.func1", File: "/src/main.go", Line: 42}
+	healthySite = Site{State: StateSelect, Function: "main.worker", File: "/src/main.go", Line: 7}
+)
+
+func TestStartRejectsNonsense(t *testing.T) {
+	tests := []struct {
+		name string
+		give Options
+		want string
+	}{
+		{name: "negative interval", give: Options{Interval: -time.Second}, want: "Interval -1s is negative"},
+		{name: "tiny interval", give: Options{Interval: time.Microsecond}, want: "under a millisecond"},
+		{name: "short window", give: Options{Window: 3}, want: "Window 3 is under 6 samples"},
+		{name: "negative growth", give: Options{MinGrowth: -1}, want: "MinGrowth -1 is negative"},
+		{name: "two at once", give: Options{Window: 2, MaxSites: -1}, want: "MaxSites -1 is negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Start(tt.give)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			assert.Contains(t, err.Error(), "leaksentinel: options: ")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestSentinelAlerts(t *testing.T) {
+	f := newFake()
+	var logs logBuffer
+	var got []Leak
+	var mu sync.Mutex
+	s, err := Start(f.options(Options{
+		Logger: logs.logger(),
+		OnLeak: func(l Leak) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, l)
+		},
+	}))
+	require.NoError(t, err)
+	defer s.Stop()
+
+	f.tick(t, s) // the first sample is taken at Start; this waits for it
+	for i := range 40 {
+		f.set(healthySite, 10+i%3)
+		f.set(leakySite, 2+i)
+		f.tick(t, s)
+	}
+	s.Stop()
+	s.Stop() // twice is fine
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, got)
+	first := got[0]
+	assert.Equal(t, leakySite, first.Site)
+	assert.GreaterOrEqual(t, first.Growth, DefaultMinGrowth)
+	assert.Positive(t, first.Rate)
+	assert.False(t, first.Since.IsZero())
+	for _, l := range got {
+		assert.Equal(t, leakySite, l.Site, "only the leaking site is reported")
+	}
+	assert.Greater(t, len(got), 1, "reported again as it keeps growing")
+	assert.Less(t, len(got), 6, "but backing off")
+
+	var warns int
+	for _, r := range logs.records(t) {
+		if r["level"] == "WARN" && r["msg"] == "leaksentinel: goroutine leak" {
+			warns++
+			assert.Equal(t, "main.handle.func1 /src/main.go:42", r["site"])
+			assert.Equal(t, "chan send", r["state"])
+			for _, k := range []string{"count", "growth", "rate", "since", "confirmed"} {
+				assert.Contains(t, r, k)
+			}
+		}
+	}
+	assert.Equal(t, len(got), warns)
+	assert.Equal(t, Stats{}.Dropped, s.Stats().Dropped)
+}
+
+func TestSentinelResolves(t *testing.T) {
+	f := newFake()
+	var logs logBuffer
+	s, err := Start(f.options(Options{Logger: logs.logger()}))
+	require.NoError(t, err)
+	defer s.Stop()
+	for i := range 20 {
+		f.set(leakySite, 3+i)
+		f.tick(t, s)
+	}
+	require.Len(t, s.Leaks(), 1)
+	f.set(leakySite, 1)
+	f.tick(t, s)
+	assert.Empty(t, s.Leaks())
+	found := false
+	for _, r := range logs.records(t) {
+		if r["msg"] == "leaksentinel: goroutine leak resolved" {
+			found = true
+			assert.Equal(t, "INFO", r["level"])
+		}
+	}
+	assert.True(t, found)
+}
+
+func TestOnLeakPanicIsRecovered(t *testing.T) {
+	f := newFake()
+	var logs logBuffer
+	var calls atomic.Int32
+	s, err := Start(f.options(Options{Logger: logs.logger(), OnLeak: func(Leak) {
+		calls.Add(1)
+		panic("boom")
+	}}))
+	require.NoError(t, err)
+	defer s.Stop()
+	for i := range 60 {
+		f.set(leakySite, 3+i*i)
+		f.tick(t, s)
+	}
+	for calls.Load() < 2 {
+		runtime.Gosched()
+	}
+	s.Stop()
+	panics := 0
+	for _, r := range logs.records(t) {
+		if r["msg"] == "leaksentinel: OnLeak panicked" {
+			panics++
+			assert.Equal(t, "boom", r["panic"])
+		}
+	}
+	assert.GreaterOrEqual(t, panics, 2, "the sentinel went on after the first panic")
+}
+
+// A callback that never returns does not stop sampling: alerts queue, then
+// are dropped, counted and logged.
+func TestBlockingOnLeak(t *testing.T) {
+	f := newFake()
+	var logs logBuffer
+	release := make(chan struct{})
+	s, err := Start(f.options(Options{Logger: logs.logger(), OnLeak: func(Leak) { <-release }}))
+	require.NoError(t, err)
+	sites := make([]Site, queueLen+20)
+	for i := range sites {
+		sites[i] = Site{State: StateChanReceive, Function: "main.leak", File: "/src/x.go", Line: i + 1}
+	}
+	for n := range 30 {
+		for _, site := range sites {
+			f.set(site, 2+n)
+		}
+		f.tick(t, s)
+	}
+	st := s.Stats()
+	assert.Equal(t, 31, st.Samples, "sampling went on")
+	assert.Positive(t, st.Dropped)
+	assert.Equal(t, len(sites), st.Leaks)
+	dropLogs := 0
+	for _, r := range logs.records(t) {
+		if r["msg"] == "leaksentinel: OnLeak is not keeping up; alert dropped" {
+			dropLogs++
+		}
+	}
+	assert.Equal(t, st.Dropped, dropLogs)
+	close(release)
+	s.Stop()
+}
+
+func TestIgnoreFunctions(t *testing.T) {
+	f := newFake()
+	var logs logBuffer
+	s, err := Start(f.options(Options{Logger: logs.logger(), IgnoreFunctions: []string{"main.handle.func1"}}))
+	require.NoError(t, err)
+	defer s.Stop()
+	for i := range 40 {
+		f.set(leakySite, 3+i)
+		f.tick(t, s)
+	}
+	assert.Empty(t, s.Leaks())
+	assert.Zero(t, s.Stats().Alerts)
+}
+
+// leakHere leaks goroutines in this process at a known line, until release
+// is closed.
+func leakHere(release <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-release // the leak line
+	}()
+}
+
+// TestLiveLeak runs the real thing: Capture, the dump that names creators,
+// at a fast interval, on this process.
+func TestLiveLeak(t *testing.T) {
+	for _, procs := range []int{runtime.GOMAXPROCS(0), 1} {
+		t.Run("GOMAXPROCS="+string(rune('0'+procs)), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			release := make(chan struct{})
+			var wg sync.WaitGroup
+			defer func() { close(release); wg.Wait() }()
+
+			alerts := make(chan Leak, 16)
+			dir := t.TempDir()
+			var logs logBuffer
+			s, err := Start(Options{
+				Interval:    2 * time.Millisecond,
+				Logger:      logs.logger(),
+				ProfileDir:  dir,
+				MaxProfiles: 2,
+				OnLeak: func(l Leak) {
+					select {
+					case alerts <- l:
+					default:
+					}
+				},
+			})
+			require.NoError(t, err)
+			defer s.Stop()
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				ticker := time.NewTicker(time.Millisecond)
+				defer ticker.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-ticker.C:
+						leakHere(release, &wg)
+					}
+				}
+			}()
+			var l Leak
+			select {
+			case l = <-alerts:
+			case <-time.After(20 * time.Second):
+				t.Fatal("no alert")
+			}
+			close(stop)
+			<-done
+			s.Stop()
+			assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakHere.func1", l.Function)
+			assert.Equal(t, StateChanReceive, l.State)
+			assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakHere", l.CreatedBy())
+			assert.Positive(t, l.StackBytes)
+			assert.NotEmpty(t, l.Stack.Frames)
+
+			files, err := filepath.Glob(filepath.Join(dir, "leaksentinel-*"))
+			require.NoError(t, err)
+			require.NotEmpty(t, files)
+			for _, file := range files {
+				fi, err := os.Stat(file)
+				require.NoError(t, err)
+				assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), file)
+			}
+			stamps := make(map[string]bool)
+			for _, file := range files {
+				stamps[strings.SplitN(filepath.Base(file), "-", 3)[1]] = true
+			}
+			assert.LessOrEqual(t, len(stamps), 2, "MaxProfiles captures kept")
+		})
+	}
+}
+
+// Two sentinels in one process work independently.
+func TestTwoSentinels(t *testing.T) {
+	f1, f2 := newFake(), newFake()
+	s1, err := Start(f1.options(Options{Logger: slog.New(slog.DiscardHandler)}))
+	require.NoError(t, err)
+	defer s1.Stop()
+	s2, err := Start(f2.options(Options{Logger: slog.New(slog.DiscardHandler)}))
+	require.NoError(t, err)
+	defer s2.Stop()
+	for i := range 20 {
+		f1.set(leakySite, 3+i)
+		f2.set(healthySite, 5)
+		f1.tick(t, s1)
+		f2.tick(t, s2)
+	}
+	assert.Len(t, s1.Leaks(), 1)
+	assert.Empty(t, s2.Leaks())
+}

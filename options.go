@@ -1,0 +1,187 @@
+package leaksentinel
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults. Detection settings count samples, not seconds, so the same
+// values hold at a test's fast interval and at production's slow one; the
+// corpus figures that chose them are in the README.
+const (
+	// DefaultInterval is how often the sentinel looks at the goroutine
+	// count. A full capture is taken only when the count moved or a
+	// safety net falls due, so a steady service pays for about one full
+	// capture a minute.
+	DefaultInterval = 10 * time.Second
+	// DefaultWindow is the number of samples over which a site's floor
+	// must keep rising before it is reported.
+	DefaultWindow = 12
+	// DefaultMinGrowth is the smallest rise of a site's floor over the
+	// window that counts as a leak.
+	DefaultMinGrowth = 3
+	// DefaultMaxSites bounds the sites whose history is kept.
+	DefaultMaxSites = 1000
+	// DefaultDumpLimit is the largest goroutine count at which the
+	// sentinel takes a runtime.Stack dump to name a leak's creators and
+	// wait times. The dump stops the world for 10-17 µs per goroutine
+	// (about 0.1-0.2 s at 10,000), once per alert.
+	DefaultDumpLimit = 10_000
+	// DefaultMaxProfiles is the number of alert captures ProfileDir keeps.
+	DefaultMaxProfiles = 10
+	// DefaultMaxSkip is the most consecutive samples skipped while the
+	// goroutine count does not move.
+	DefaultMaxSkip = 5
+)
+
+// Options configures a [Sentinel]. The zero value is ready to use: every
+// field's zero means the default it documents. Start copies Options;
+// changing them afterwards has no effect.
+type Options struct {
+	// Interval is the time between two samples. Zero means
+	// DefaultInterval.
+	Interval time.Duration
+
+	// Window is the number of samples over which a site's floor (its
+	// lowest count) must rise, in each third of the window, before the
+	// site is reported. Ramps shorter than about two thirds of the
+	// window, bursts that drain, and pools that grow to a bound are not
+	// reported. Slower leaks are found on windows of 2, 4 and 8 times as
+	// many samples. Zero means DefaultWindow; it must be at least 6.
+	Window int
+
+	// MinGrowth is the smallest rise of a site's floor over the window
+	// that is reported. A site's floor must also rise by a quarter of
+	// itself, so that a site with many healthy goroutines is not reported
+	// for load that grows slowly. Zero means DefaultMinGrowth.
+	MinGrowth int
+
+	// OnLeak, if set, is called for every leak reported: when a site
+	// starts leaking, and again each time its growth doubles. It is called
+	// from one goroutine of the sentinel's, never concurrently, in order.
+	// A panic in OnLeak is recovered and logged. A call that blocks does
+	// not stop sampling: alerts wait in a queue of 64, and alerts that
+	// find it full are dropped, counted and logged.
+	OnLeak func(Leak)
+
+	// Logger receives alerts (WARN), resolutions (INFO) and the
+	// sentinel's own problems. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// IgnoreFunctions lists functions, as tracebacks print them
+	// ("net/http.(*persistConn).readLoop"), whose goroutines are never
+	// reported: a site is ignored when its function, or any function of
+	// its stacks, is one of these.
+	IgnoreFunctions []string
+
+	// IgnoreCreators lists "created by" functions whose goroutines are
+	// never reported. Creators are known only when the sentinel can take
+	// a dump (see DumpLimit); a leak whose goroutines were all created by
+	// these functions is dropped when it is explained.
+	IgnoreCreators []string
+
+	// ProfileDir, if set, is a directory where each alert writes the
+	// goroutine profile (.pb.gz, for go tool pprof -base) and, when
+	// DumpLimit allows, a text dump (.txt, as /debug/pprof/goroutine?
+	// debug=2 shows it). The first sample writes a baseline profile.
+	// Files are readable by the owner only; the directory is created if
+	// needed.
+	ProfileDir string
+
+	// MaxProfiles is the number of alert captures ProfileDir keeps, the
+	// newest. Zero means DefaultMaxProfiles.
+	MaxProfiles int
+
+	// MaxSites bounds the number of sites whose history is kept: when
+	// there are more, the smallest are forgotten. Zero means
+	// DefaultMaxSites.
+	MaxSites int
+
+	// DumpLimit is the largest goroutine count at which a leak is
+	// explained with a runtime.Stack dump (creators, wait times, the
+	// text file in ProfileDir). Zero means DefaultDumpLimit; negative
+	// means never.
+	DumpLimit int
+
+	// MaxSkip is the most consecutive samples skipped because the
+	// goroutine count (read from runtime/metrics, almost free) moved by
+	// less than 1%: a full capture is taken at least every MaxSkip+1
+	// samples. Zero means DefaultMaxSkip; negative means never skip.
+	MaxSkip int
+
+	// NoConfirm turns off confirmation by the runtime's goroutineleak
+	// profile. Where the runtime has it (Go 1.27, or Go 1.26 built with
+	// GOEXPERIMENT=goroutineleakprofile), the sentinel asks it about a
+	// site before reporting it, at most once a window, at the price of a
+	// garbage collection cycle.
+	NoConfirm bool
+
+	// Test hooks: a snapshot source and a tick source instead of the
+	// runtime and a ticker.
+	capture func() (*Snapshot, error)
+	ticks   <-chan time.Time
+	now     func() time.Time
+}
+
+// withDefaults returns o with zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Window == 0 {
+		o.Window = DefaultWindow
+	}
+	if o.MinGrowth == 0 {
+		o.MinGrowth = DefaultMinGrowth
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxProfiles == 0 {
+		o.MaxProfiles = DefaultMaxProfiles
+	}
+	if o.MaxSites == 0 {
+		o.MaxSites = DefaultMaxSites
+	}
+	if o.DumpLimit == 0 {
+		o.DumpLimit = DefaultDumpLimit
+	}
+	if o.MaxSkip == 0 {
+		o.MaxSkip = DefaultMaxSkip
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o
+}
+
+// validate reports nonsense values.
+func (o Options) validate() error {
+	var errs []error
+	if o.Interval < 0 {
+		errs = append(errs, fmt.Errorf("Interval %v is negative", o.Interval))
+	} else if o.Interval > 0 && o.Interval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("Interval %v is under a millisecond", o.Interval))
+	}
+	if o.Window != 0 && o.Window < 6 {
+		errs = append(errs, fmt.Errorf("Window %d is under 6 samples", o.Window))
+	}
+	if o.Window > 10_000 {
+		errs = append(errs, fmt.Errorf("Window %d is over 10000 samples", o.Window))
+	}
+	if o.MinGrowth < 0 {
+		errs = append(errs, fmt.Errorf("MinGrowth %d is negative", o.MinGrowth))
+	}
+	if o.MaxProfiles < 0 {
+		errs = append(errs, fmt.Errorf("MaxProfiles %d is negative", o.MaxProfiles))
+	}
+	if o.MaxSites < 0 {
+		errs = append(errs, fmt.Errorf("MaxSites %d is negative", o.MaxSites))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("leaksentinel: options: %w", err)
+	}
+	return nil
+}

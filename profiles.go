@@ -1,0 +1,88 @@
+package leaksentinel
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+)
+
+// profilePrefix starts the name of every file the sentinel writes in
+// ProfileDir; pruning never touches other files.
+const profilePrefix = "leaksentinel-"
+
+// writeProfiles writes, in ProfileDir, the goroutine profile and, when ex
+// holds one, the text dump, named by time and kind ("baseline", "alert"),
+// then keeps only the newest MaxProfiles captures. Failures are logged: a
+// full disk must not stop the sentinel.
+func (s *Sentinel) writeProfiles(now time.Time, kind string, ex *explanation) {
+	dir := s.opts.ProfileDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		s.opts.Logger.Error("leaksentinel: profile dir", "err", err)
+		return
+	}
+	var pb, text []byte
+	if ex != nil {
+		pb, text = ex.pb, ex.text
+	}
+	if pb == nil {
+		var b bytes.Buffer
+		if err := pprof.Lookup("goroutine").WriteTo(&b, 0); err != nil {
+			s.opts.Logger.Error("leaksentinel: goroutine profile", "err", err)
+			return
+		}
+		pb = b.Bytes()
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s%s-%s", profilePrefix, now.UTC().Format("20060102T150405.000Z"), kind))
+	files := []struct {
+		name string
+		data []byte
+	}{{base + ".pb.gz", pb}, {base + ".txt", text}}
+	for _, f := range files {
+		if f.data == nil {
+			continue
+		}
+		if err := os.WriteFile(f.name, f.data, 0o600); err != nil {
+			s.opts.Logger.Error("leaksentinel: writing profile", "err", err)
+			return
+		}
+	}
+	s.opts.Logger.Info("leaksentinel: profile written", "file", base+".pb.gz")
+	s.pruneProfiles()
+}
+
+// pruneProfiles removes the oldest captures beyond MaxProfiles. A capture is
+// the files sharing a time stamp.
+func (s *Sentinel) pruneProfiles() {
+	entries, err := os.ReadDir(s.opts.ProfileDir)
+	if err != nil {
+		s.opts.Logger.Error("leaksentinel: profile dir", "err", err)
+		return
+	}
+	byStamp := make(map[string][]string)
+	var stamps []string
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, profilePrefix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		stamp, _, _ := strings.Cut(rest, "-")
+		if _, seen := byStamp[stamp]; !seen {
+			stamps = append(stamps, stamp)
+		}
+		byStamp[stamp] = append(byStamp[stamp], name)
+	}
+	slices.Sort(stamps) // the time format sorts as text
+	for _, stamp := range stamps[:max(0, len(stamps)-s.opts.MaxProfiles)] {
+		for _, name := range byStamp[stamp] {
+			if err := os.Remove(filepath.Join(s.opts.ProfileDir, name)); err != nil {
+				s.opts.Logger.Error("leaksentinel: pruning profiles", "err", err)
+			}
+		}
+	}
+}
