@@ -123,11 +123,11 @@ func TestStartRejectsNonsense(t *testing.T) {
 		give Options
 		want string
 	}{
-		{name: "negative interval", give: Options{Interval: -time.Second}, want: "Interval -1s is negative"},
+		{name: "negative interval", give: Options{Interval: -time.Second}, want: "interval -1s is negative"},
 		{name: "tiny interval", give: Options{Interval: time.Microsecond}, want: "under a millisecond"},
-		{name: "short window", give: Options{Window: 3}, want: "Window 3 is under 6 samples"},
-		{name: "negative growth", give: Options{MinGrowth: -1}, want: "MinGrowth -1 is negative"},
-		{name: "two at once", give: Options{Window: 2, MaxSites: -1}, want: "MaxSites -1 is negative"},
+		{name: "short window", give: Options{Window: 3}, want: "window of 3 samples is under 6"},
+		{name: "negative growth", give: Options{MinGrowth: -1}, want: "min growth -1 is negative"},
+		{name: "two at once", give: Options{Window: 2, MaxSites: -1}, want: "max sites -1 is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -161,24 +161,24 @@ func (o Options) withDefaults() Options {
 func (o Options) validate() error {
 	var errs []error
 	if o.Interval < 0 {
-		errs = append(errs, fmt.Errorf("Interval %v is negative", o.Interval))
+		errs = append(errs, fmt.Errorf("interval %v is negative", o.Interval))
 	} else if o.Interval > 0 && o.Interval < time.Millisecond {
-		errs = append(errs, fmt.Errorf("Interval %v is under a millisecond", o.Interval))
+		errs = append(errs, fmt.Errorf("interval %v is under a millisecond", o.Interval))
 	}
 	if o.Window != 0 && o.Window < 6 {
-		errs = append(errs, fmt.Errorf("Window %d is under 6 samples", o.Window))
+		errs = append(errs, fmt.Errorf("window of %d samples is under 6", o.Window))
 	}
 	if o.Window > 10_000 {
-		errs = append(errs, fmt.Errorf("Window %d is over 10000 samples", o.Window))
+		errs = append(errs, fmt.Errorf("window of %d samples is over 10000", o.Window))
 	}
 	if o.MinGrowth < 0 {
-		errs = append(errs, fmt.Errorf("MinGrowth %d is negative", o.MinGrowth))
+		errs = append(errs, fmt.Errorf("min growth %d is negative", o.MinGrowth))
 	}
 	if o.MaxProfiles < 0 {
-		errs = append(errs, fmt.Errorf("MaxProfiles %d is negative", o.MaxProfiles))
+		errs = append(errs, fmt.Errorf("max profiles %d is negative", o.MaxProfiles))
 	}
 	if o.MaxSites < 0 {
-		errs = append(errs, fmt.Errorf("MaxSites %d is negative", o.MaxSites))
+		errs = append(errs, fmt.Errorf("max sites %d is negative", o.MaxSites))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("leaksentinel: options: %w", err)
