@@ -53,7 +53,8 @@ type Sentinel struct {
 	det       *detect.Detector[Site]
 	times     []time.Time // sample times, a ring over the detector's horizon
 	skipped   int         // consecutive samples skipped
-	lastCount int64       // goroutine count at the last full capture
+	waiting   int64       // waiting goroutines at the last full capture
+	lowest    int64       // fewest waiting goroutines seen since then
 	lastProbe int         // sample of the last goroutineleak profile
 	metrics   []metrics.Sample
 	ignored   map[Site]bool // sites dropped for their creators
@@ -83,7 +84,18 @@ func Start(opts Options) (*Sentinel, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	o := opts.withDefaults()
+	s := newSentinel(opts.withDefaults())
+	if s.opts.OnLeak != nil {
+		s.queue = make(chan Leak, queueLen)
+		s.sent = make(chan struct{})
+		go s.deliver()
+	}
+	go s.run()
+	return s, nil
+}
+
+// newSentinel returns a sentinel that has not started sampling.
+func newSentinel(o Options) *Sentinel {
 	o.IgnoreFunctions = slices.Clone(o.IgnoreFunctions)
 	o.IgnoreCreators = slices.Clone(o.IgnoreCreators)
 	s := &Sentinel{
@@ -105,15 +117,10 @@ func Start(opts Options) (*Sentinel, error) {
 		metrics: []metrics.Sample{
 			{Name: "/sched/goroutines:goroutines"},
 			{Name: "/memory/classes/heap/stacks:bytes"},
+			{Name: "/sched/goroutines/waiting:goroutines"},
 		},
 	}
-	if o.OnLeak != nil {
-		s.queue = make(chan Leak, queueLen)
-		s.sent = make(chan struct{})
-		go s.deliver()
-	}
-	go s.run()
-	return s, nil
+	return s
 }
 
 // Stop stops the sentinel and returns when its goroutines have exited,
@@ -194,8 +201,8 @@ func (s *Sentinel) sample() {
 	s.stats.Samples++
 	s.mu.Unlock()
 	metrics.Read(s.metrics)
-	count := int64(s.metrics[0].Value.Uint64())
-	if s.skip(count) {
+	waiting := int64(s.metrics[2].Value.Uint64())
+	if s.skip(waiting) {
 		return
 	}
 	start := time.Now()
@@ -204,7 +211,7 @@ func (s *Sentinel) sample() {
 		s.opts.Logger.Error("leaksentinel: capture failed", "err", err)
 		return
 	}
-	s.lastCount = int64(snap.Total)
+	s.waiting, s.lowest = waiting, waiting
 	now := s.opts.now()
 	if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
 		s.writeProfiles(now, "baseline", nil)
@@ -256,23 +263,22 @@ func (s *Sentinel) sample() {
 	}
 }
 
-// skip reports whether this sample can be skipped: the goroutine count
-// moved by less than 1% since the last full capture, and the safety net is
-// not due.
-func (s *Sentinel) skip(count int64) bool {
+// skip reports whether this sample can be skipped: the floor of waiting
+// goroutines (the fewest seen on any tick since the last full capture) has
+// not risen by MinGrowth and 1% since that capture, and the safety net is
+// not due. A leak raises that floor; healthy churn moves the count but not
+// its floor, and a fall is learnt at the next capture.
+func (s *Sentinel) skip(waiting int64) bool {
 	if s.opts.capture != nil || s.opts.MaxSkip < 0 || s.det.Samples() == 0 || s.skipped >= s.opts.MaxSkip {
 		s.skipped = 0
 		return false
 	}
-	moved := count - s.lastCount
-	if moved < 0 {
-		moved = -moved
-	}
-	if moved*100 >= max(s.lastCount, 100) {
+	s.skipped++
+	s.lowest = min(s.lowest, waiting)
+	if s.skipped >= 2 && s.lowest-s.waiting >= max(int64(s.opts.MinGrowth), s.waiting/100) {
 		s.skipped = 0
 		return false
 	}
-	s.skipped++
 	return true
 }
 

@@ -12,9 +12,9 @@ import (
 // corpus figures that chose them are in the README.
 const (
 	// DefaultInterval is how often the sentinel looks at the goroutine
-	// count. A full capture is taken only when the count moved or a
-	// safety net falls due, so a steady service pays for about one full
-	// capture a minute.
+	// count. A full capture is taken only when the floor of waiting
+	// goroutines rose or a safety net falls due (see MaxSkip), so a steady
+	// service pays for about one full capture a minute.
 	DefaultInterval = 10 * time.Second
 	// DefaultWindow is the number of samples over which a site's floor
 	// must keep rising before it is reported.
@@ -31,8 +31,8 @@ const (
 	DefaultDumpLimit = 10_000
 	// DefaultMaxProfiles is the number of alert captures ProfileDir keeps.
 	DefaultMaxProfiles = 10
-	// DefaultMaxSkip is the most consecutive samples skipped while the
-	// goroutine count does not move.
+	// DefaultMaxSkip is the most consecutive ticks without a full
+	// capture while the floor of waiting goroutines does not rise.
 	DefaultMaxSkip = 5
 )
 
@@ -105,10 +105,12 @@ type Options struct {
 	// means never.
 	DumpLimit int
 
-	// MaxSkip is the most consecutive samples skipped because the
-	// goroutine count (read from runtime/metrics, almost free) moved by
-	// less than 1%: a full capture is taken at least every MaxSkip+1
-	// samples. Zero means DefaultMaxSkip; negative means never skip.
+	// MaxSkip is the most consecutive ticks without a full capture. A
+	// tick reads the number of waiting goroutines from runtime/metrics
+	// (under a microsecond) and skips the capture unless that number's
+	// floor rose by MinGrowth and 1% since the last capture. Skipped ticks
+	// are not samples: the detector sees only captures. Zero means
+	// DefaultMaxSkip; negative means a full capture every tick.
 	MaxSkip int
 
 	// NoConfirm turns off confirmation by the runtime's goroutineleak
