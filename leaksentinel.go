@@ -18,14 +18,6 @@ import (
 )
 
 const (
-	// levels is the number of scales the detector watches: windows of
-	// 1, 2, 4 and 8 times Window samples.
-	levels = 4
-	// minTau is the steadiness a site's rise must have: Kendall's tau of
-	// its floors over the window. A single step up scores about 0.5.
-	minTau = 0.75
-	// minRise is the share of its floor a site must grow by.
-	minRise = 0.25
 	// queueLen bounds the alerts waiting for OnLeak.
 	queueLen = 64
 	// confirmGuard is the largest number of goroutines on one sync
@@ -99,18 +91,11 @@ func newSentinel(o Options) *Sentinel {
 	o.IgnoreFunctions = slices.Clone(o.IgnoreFunctions)
 	o.IgnoreCreators = slices.Clone(o.IgnoreCreators)
 	s := &Sentinel{
-		opts: o,
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		det: detect.New[Site](detect.Config{
-			Window:    o.Window,
-			Levels:    levels,
-			MinGrowth: o.MinGrowth,
-			MinRise:   minRise,
-			MinTau:    minTau,
-			MaxSites:  o.MaxSites,
-		}),
-		times:     make([]time.Time, o.Window<<(levels-1)+1),
+		opts:      o,
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		det:       detect.New[Site](detect.Standard(o.Window, o.MinGrowth, o.MaxSites)),
+		times:     make([]time.Time, detect.Standard(o.Window, 0, 0).Horizon()+1),
 		lastProbe: -o.Window,
 		ignored:   make(map[Site]bool),
 		leaks:     make(map[Site]Leak),

@@ -37,6 +37,26 @@ type Config struct {
 	MaxSites  int     // sites tracked; the smallest are forgotten past it
 }
 
+// The settings the sentinel and the CLI share, chosen on the corpus (see
+// the README): scales up to 8 windows, a rise steady enough (a single step
+// up scores about one half), and a rise of a quarter of the floor besides
+// MinGrowth, so that sites with many healthy goroutines are not reported
+// for load that grows slowly.
+const (
+	Levels  = 4
+	MinTau  = 0.75
+	MinRise = 0.25
+)
+
+// Standard returns the shared settings with the given window, minimum
+// growth and site bound.
+func Standard(window, minGrowth, maxSites int) Config {
+	return Config{Window: window, Levels: Levels, MinGrowth: minGrowth, MinRise: MinRise, MinTau: MinTau, MaxSites: maxSites}
+}
+
+// Horizon returns the number of samples the largest scale spans.
+func (c Config) Horizon() int { return c.Window << (c.Levels - 1) }
+
 // Kind is what happened to a site.
 type Kind uint8
 
@@ -167,10 +187,7 @@ func (d *Detector[K]) Observe(counts map[K]int) []Event[K] {
 	return events
 }
 
-// horizon is the number of samples the largest scale spans.
-func (d *Detector[K]) horizon() int {
-	return d.cfg.Window << (d.cfg.Levels - 1)
-}
+func (d *Detector[K]) horizon() int { return d.cfg.Horizon() }
 
 func (d *Detector[K]) newSite() *site {
 	s := &site{levels: make([]level, d.cfg.Levels)}
