@@ -56,6 +56,7 @@ type Sentinel struct {
 	last  *Snapshot
 	leaks map[Site]Leak
 	stats Stats
+	hist  *history
 }
 
 // Stats counts what a sentinel did.
@@ -67,6 +68,43 @@ type Stats struct {
 	Dropped       int           // alerts OnLeak never got because its queue was full
 	LastDuration  time.Duration // the last full sample's work
 	TotalDuration time.Duration // all full samples' work
+	// Durations is the distribution of full samples' work.
+	Durations Histogram
+}
+
+// Histogram is a distribution of durations.
+type Histogram struct {
+	// Bounds are the buckets' upper bounds, ascending.
+	Bounds []time.Duration
+	// Counts has one more element than Bounds: Counts[i] counts values
+	// above Bounds[i-1] and at most Bounds[i]; the last counts values
+	// above every bound.
+	Counts []uint64
+	Sum    time.Duration
+}
+
+// sampleBounds are the buckets of Stats.Durations: a capture costs 3-4 µs
+// per goroutine, so they span a few goroutines to a few million.
+var sampleBounds = []time.Duration{
+	100 * time.Microsecond, 300 * time.Microsecond,
+	time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond,
+	100 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second,
+}
+
+func (h *Histogram) observe(d time.Duration) {
+	if h.Counts == nil {
+		h.Bounds = sampleBounds
+		h.Counts = make([]uint64, len(sampleBounds)+1)
+	}
+	i, _ := slices.BinarySearch(h.Bounds, d)
+	h.Counts[i]++
+	h.Sum += d
+}
+
+func (h Histogram) clone() Histogram {
+	h.Bounds = slices.Clone(h.Bounds)
+	h.Counts = slices.Clone(h.Counts)
+	return h
 }
 
 // Start starts a sentinel with opts and returns it, or an error if opts
@@ -99,6 +137,7 @@ func newSentinel(o Options) *Sentinel {
 		lastProbe: -o.Window,
 		ignored:   make(map[Site]bool),
 		leaks:     make(map[Site]Leak),
+		hist:      newHistory(detect.Standard(o.Window, 0, 0).Horizon(), o.MaxSites),
 		metrics: []metrics.Sample{
 			{Name: "/sched/goroutines:goroutines"},
 			{Name: "/memory/classes/heap/stacks:bytes"},
@@ -143,7 +182,17 @@ func (s *Sentinel) Leaks() []Leak {
 func (s *Sentinel) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	st.Durations = st.Durations.clone()
+	return st
+}
+
+// siteHistory returns site's counts over the samples the sentinel keeps,
+// oldest first.
+func (s *Sentinel) siteHistory(site Site) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hist.counts(site)
 }
 
 func (s *Sentinel) run() {
@@ -238,6 +287,8 @@ func (s *Sentinel) sample() {
 	s.stats.Captures++
 	s.stats.LastDuration = took
 	s.stats.TotalDuration += took
+	s.stats.Durations.observe(took)
+	s.hist.add(counts)
 	s.mu.Unlock()
 
 	if len(alerts) > 0 && s.opts.ProfileDir != "" {

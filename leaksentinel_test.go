@@ -395,3 +395,24 @@ func TestTwoSentinels(t *testing.T) {
 	assert.Len(t, s1.Leaks(), 1)
 	assert.Empty(t, s2.Leaks())
 }
+
+func TestStatsAndHistory(t *testing.T) {
+	f := newFake()
+	s, err := Start(f.options(Options{Logger: slog.New(slog.DiscardHandler)}))
+	require.NoError(t, err)
+	defer s.Stop()
+	for i := range 5 {
+		f.set(leakySite, 1+i)
+		f.tick(t, s)
+	}
+	st := s.Stats()
+	var n uint64
+	for _, c := range st.Durations.Counts {
+		n += c
+	}
+	assert.Equal(t, uint64(st.Captures), n)
+	assert.Len(t, st.Durations.Counts, len(st.Durations.Bounds)+1)
+	h := s.siteHistory(leakySite)
+	require.NotEmpty(t, h)
+	assert.Equal(t, []int{1, 2, 3, 4, 5}, h[len(h)-5:])
+}
