@@ -102,3 +102,13 @@ func withoutCapturer(s *Snapshot) *Snapshot {
 	out.Groups = slices.DeleteFunc(slices.Clone(s.Groups), isCapturer)
 	return &out
 }
+
+func TestCaptureMemory(t *testing.T) {
+	runtime.GC()
+	s, err := Capture()
+	require.NoError(t, err)
+	assert.Positive(t, s.Memory.HeapLive)
+	assert.Positive(t, s.Memory.Stacks)
+	assert.Greater(t, s.Memory.Total, s.Memory.HeapLive)
+	assert.Positive(t, s.Memory.GCCycles)
+}
