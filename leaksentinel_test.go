@@ -416,3 +416,25 @@ func TestStatsAndHistory(t *testing.T) {
 	require.NotEmpty(t, h)
 	assert.Equal(t, []int{1, 2, 3, 4, 5}, h[len(h)-5:])
 }
+
+// A hundred thousand distinct sites, new ones every sample: what the
+// sentinel keeps stays within MaxSites.
+func TestManySitesBounded(t *testing.T) {
+	f := newFake()
+	s, err := Start(f.options(Options{Logger: slog.New(slog.DiscardHandler), MaxSites: 500}))
+	require.NoError(t, err)
+	defer s.Stop()
+	const sites = 100_000
+	for n := range 4 {
+		f.mu.Lock()
+		clear(f.counts)
+		for i := range sites {
+			f.counts[Site{State: StateChanReceive, Function: "main.f", File: "x.go", Line: n*sites + i}] = 1 + i%7
+		}
+		f.mu.Unlock()
+		f.tick(t, s)
+	}
+	s.Stop()
+	assert.LessOrEqual(t, s.det.Len(), 500)
+	assert.LessOrEqual(t, len(s.hist.sites), 500)
+}
