@@ -34,6 +34,10 @@ type Leak struct {
 	// their count times the process's average stack size. It does not
 	// count the heap they keep reachable.
 	StackBytes int64
+	// HeapGrowth is how much the live heap grew while the site did: a
+	// correlation, not a proof that the goroutines hold it. Zero when
+	// unknown.
+	HeapGrowth int64
 	// Labels are the pprof labels seen on the site's goroutines: they say
 	// which handler or job started them.
 	Labels map[string][]string
@@ -89,6 +93,9 @@ func (l Leak) LogValue() slog.Value {
 	}
 	if l.StackBytes > 0 {
 		attrs = append(attrs, slog.Int64("stack_bytes", l.StackBytes))
+	}
+	if l.HeapGrowth != 0 {
+		attrs = append(attrs, slog.Int64("heap_growth", l.HeapGrowth))
 	}
 	for _, k := range sortedKeys(l.Labels) {
 		attrs = append(attrs, slog.String("label."+k, strings.Join(l.Labels[k], ",")))

@@ -38,12 +38,14 @@ type Sentinel struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
-	queue chan Leak
+	queue chan alert
 	sent  chan struct{} // closed when the OnLeak goroutine exits
 
 	// Owned by the sampling goroutine.
 	det       *detect.Detector[Site]
 	times     []time.Time // sample times, a ring over the detector's horizon
+	heapLive  []uint64    // live heap at those samples
+	heap      *heapWatch  // nil unless WatchHeap
 	skipped   int         // consecutive samples skipped
 	waiting   int64       // waiting goroutines at the last full capture
 	lowest    int64       // fewest waiting goroutines seen since then
@@ -66,6 +68,7 @@ type Stats struct {
 	Leaks         int           // leaks reported (new sites, not repeats)
 	Alerts        int           // alerts logged, repeats included
 	Dropped       int           // alerts OnLeak never got because its queue was full
+	HeapAlerts    int           // memory alerts (WatchHeap)
 	LastDuration  time.Duration // the last full sample's work
 	TotalDuration time.Duration // all full samples' work
 	// Durations is the distribution of full samples' work.
@@ -115,8 +118,8 @@ func Start(opts Options) (*Sentinel, error) {
 		return nil, err
 	}
 	s := newSentinel(opts.withDefaults())
-	if s.opts.OnLeak != nil {
-		s.queue = make(chan Leak, queueLen)
+	if s.opts.OnLeak != nil || s.opts.OnHeapGrowth != nil {
+		s.queue = make(chan alert, queueLen)
 		s.sent = make(chan struct{})
 		go s.deliver()
 	}
@@ -134,6 +137,7 @@ func newSentinel(o Options) *Sentinel {
 		done:      make(chan struct{}),
 		det:       detect.New[Site](detect.Standard(o.Window, o.MinGrowth, o.MaxSites)),
 		times:     make([]time.Time, detect.Standard(o.Window, 0, 0).Horizon()+1),
+		heapLive:  make([]uint64, detect.Standard(o.Window, 0, 0).Horizon()+1),
 		lastProbe: -o.Window,
 		ignored:   make(map[Site]bool),
 		leaks:     make(map[Site]Leak),
@@ -143,6 +147,9 @@ func newSentinel(o Options) *Sentinel {
 			{Name: "/memory/classes/heap/stacks:bytes"},
 			{Name: "/sched/goroutines/waiting:goroutines"},
 		},
+	}
+	if o.WatchHeap || o.OnHeapGrowth != nil {
+		s.heap = newHeapWatch(o.HeapWindow)
 	}
 	return s
 }
@@ -234,6 +241,8 @@ func (s *Sentinel) sample() {
 	s.mu.Lock()
 	s.stats.Samples++
 	s.mu.Unlock()
+	now := s.opts.now()
+	s.heapTick(now)
 	metrics.Read(s.metrics)
 	waiting := int64(s.metrics[2].Value.Uint64())
 	if s.skip(waiting) {
@@ -246,7 +255,6 @@ func (s *Sentinel) sample() {
 		return
 	}
 	s.waiting, s.lowest = waiting, waiting
-	now := s.opts.now()
 	if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
 		s.writeProfiles(now, "baseline", nil)
 	}
@@ -259,7 +267,7 @@ func (s *Sentinel) sample() {
 		}
 	}
 	events := s.det.Observe(counts)
-	s.times[s.det.Samples()%len(s.times)] = now
+	s.keepTimes(now, snap.Memory)
 
 	var alerts []Leak
 	var ex *explanation
@@ -295,7 +303,7 @@ func (s *Sentinel) sample() {
 		s.writeProfiles(now, "alert", ex)
 	}
 	for _, l := range alerts {
-		s.alert(l)
+		s.alertLeak(l)
 	}
 }
 
@@ -489,6 +497,9 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 	case ex.leak != nil:
 		l.Confirmed = match(ex.leak, ev.Key, snap.precision) != nil
 	}
+	if h0, ok := s.heapAt(ev.Start); ok && snap.Memory.HeapLive > 0 && h0 > 0 {
+		l.HeapGrowth = int64(snap.Memory.HeapLive) - int64(h0)
+	}
 	if total := s.metrics[0].Value.Uint64(); total > 0 {
 		stacks := s.metrics[1].Value.Uint64()
 		l.StackBytes = int64(stacks / total * uint64(l.Count))
@@ -535,48 +546,70 @@ func (s *Sentinel) resolve(ev detect.Event[Site]) {
 	}
 }
 
-// alert logs l and queues it for OnLeak.
-func (s *Sentinel) alert(l Leak) {
+// alert is what the OnLeak goroutine delivers: a leak or a memory alert.
+type alert struct {
+	leak *Leak
+	heap *HeapGrowth
+}
+
+// alertLeak logs l and queues it for OnLeak.
+func (s *Sentinel) alertLeak(l Leak) {
 	s.opts.Logger.LogAttrs(context.Background(), slog.LevelWarn, "leaksentinel: goroutine leak", l.LogValue().Group()...)
 	s.mu.Lock()
 	s.stats.Alerts++
 	s.mu.Unlock()
+	if s.opts.OnLeak != nil {
+		s.enqueue(alert{leak: &l})
+	}
+}
+
+// enqueue hands a to the OnLeak goroutine, or drops it, counted and logged,
+// when the queue is full: a callback that blocks must not stop sampling.
+func (s *Sentinel) enqueue(a alert) {
 	if s.queue == nil {
 		return
 	}
 	select {
-	case s.queue <- l:
+	case s.queue <- a:
 	default:
 		s.mu.Lock()
 		s.stats.Dropped++
 		dropped := s.stats.Dropped
 		s.mu.Unlock()
-		s.opts.Logger.Warn("leaksentinel: OnLeak is not keeping up; alert dropped",
-			"site", l.Site.String(), "dropped", dropped)
+		what := "memory alert"
+		if a.leak != nil {
+			what = a.leak.Site.String()
+		}
+		s.opts.Logger.Warn("leaksentinel: OnLeak is not keeping up; alert dropped", "site", what, "dropped", dropped)
 	}
 }
 
-// deliver calls OnLeak for queued alerts, one at a time.
+// deliver calls OnLeak (and OnHeapGrowth) for queued alerts, one at a time.
 func (s *Sentinel) deliver() {
 	defer close(s.sent)
 	for {
 		select {
-		case l, ok := <-s.queue:
+		case a, ok := <-s.queue:
 			if !ok {
 				return
 			}
-			s.call(l)
+			s.call(a)
 		case <-s.stop:
 			return
 		}
 	}
 }
 
-func (s *Sentinel) call(l Leak) {
+func (s *Sentinel) call(a alert) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.Logger.Error("leaksentinel: OnLeak panicked", "panic", r, "site", l.Site.String(), "stack", string(debug.Stack()))
+			s.opts.Logger.Error("leaksentinel: OnLeak panicked", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	s.opts.OnLeak(l)
+	switch {
+	case a.leak != nil && s.opts.OnLeak != nil:
+		s.opts.OnLeak(*a.leak)
+	case a.heap != nil && s.opts.OnHeapGrowth != nil:
+		s.opts.OnHeapGrowth(*a.heap)
+	}
 }

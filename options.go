@@ -120,11 +120,30 @@ type Options struct {
 	// garbage collection cycle.
 	NoConfirm bool
 
-	// Test hooks: a snapshot source and a tick source instead of the
-	// runtime and a ticker.
+	// WatchHeap turns on the memory alert: the live heap (the heap right
+	// after a garbage collection, not its sawtooth) keeps rising over
+	// HeapWindow ticks while no goroutine site does. Caches that fill to a
+	// bound, warm-up and changes of GC pacing are not reported. With
+	// ProfileDir set, the alert writes a heap profile from near the start
+	// of the growth and one at the alert, for go tool pprof -base. Setting
+	// OnHeapGrowth turns it on too.
+	WatchHeap bool
+
+	// HeapWindow is the number of ticks (not samples: the heap is read on
+	// every tick) the live heap's floor must keep rising over. Zero means
+	// DefaultHeapWindow.
+	HeapWindow int
+
+	// OnHeapGrowth, if set, is called for memory alerts, from the same
+	// goroutine and queue as OnLeak.
+	OnHeapGrowth func(HeapGrowth)
+
+	// Test hooks: a snapshot source, a tick source, a clock and a memory
+	// reading instead of the runtime, a ticker and runtime/metrics.
 	capture func() (*Snapshot, error)
 	ticks   <-chan time.Time
 	now     func() time.Time
+	memory  func() Memory
 }
 
 // withDefaults returns o with zero fields set to their defaults.
@@ -156,6 +175,12 @@ func (o Options) withDefaults() Options {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.memory == nil {
+		o.memory = readMemory
+	}
+	if o.HeapWindow == 0 {
+		o.HeapWindow = DefaultHeapWindow
+	}
 	return o
 }
 
@@ -178,6 +203,9 @@ func (o Options) validate() error {
 	}
 	if o.MaxProfiles < 0 {
 		errs = append(errs, fmt.Errorf("max profiles %d is negative", o.MaxProfiles))
+	}
+	if o.HeapWindow != 0 && o.HeapWindow < 12 {
+		errs = append(errs, fmt.Errorf("heap window of %d ticks is under 12", o.HeapWindow))
 	}
 	if o.MaxSites < 0 {
 		errs = append(errs, fmt.Errorf("max sites %d is negative", o.MaxSites))

@@ -25,6 +25,9 @@ func (s *Sentinel) writeProfiles(now time.Time, kind string, ex *explanation) {
 		s.opts.Logger.Error("leaksentinel: profile dir", "err", err)
 		return
 	}
+	// Make room first, so that the directory never holds more than
+	// MaxProfiles captures, even while this one is written.
+	s.pruneProfiles(s.opts.MaxProfiles - 1)
 	var pb, text []byte
 	if ex != nil {
 		pb, text = ex.pb, ex.text
@@ -52,12 +55,11 @@ func (s *Sentinel) writeProfiles(now time.Time, kind string, ex *explanation) {
 		}
 	}
 	s.opts.Logger.Info("leaksentinel: profile written", "file", base+".pb.gz")
-	s.pruneProfiles()
 }
 
-// pruneProfiles removes the oldest captures beyond MaxProfiles. A capture is
-// the files sharing a time stamp.
-func (s *Sentinel) pruneProfiles() {
+// pruneProfiles removes the oldest captures beyond keep. A capture is the
+// files sharing a time stamp.
+func (s *Sentinel) pruneProfiles(keep int) {
 	entries, err := os.ReadDir(s.opts.ProfileDir)
 	if err != nil {
 		s.opts.Logger.Error("leaksentinel: profile dir", "err", err)
@@ -78,7 +80,7 @@ func (s *Sentinel) pruneProfiles() {
 		byStamp[stamp] = append(byStamp[stamp], name)
 	}
 	slices.Sort(stamps) // the time format sorts as text
-	for _, stamp := range stamps[:max(0, len(stamps)-s.opts.MaxProfiles)] {
+	for _, stamp := range stamps[:max(0, len(stamps)-keep)] {
 		for _, name := range byStamp[stamp] {
 			if err := os.Remove(filepath.Join(s.opts.ProfileDir, name)); err != nil {
 				s.opts.Logger.Error("leaksentinel: pruning profiles", "err", err)
