@@ -120,6 +120,10 @@ func (s *scanner) errorf(line int, format string, args ...any) {
 
 func (s *scanner) err() error {
 	errs := s.errs
+	if s.lr.err != nil {
+		// What looks truncated may be a read that failed: say so first.
+		errs = append([]error{fmt.Errorf("after line %d: read: %w", s.info.Lines, s.lr.err)}, errs...)
+	}
 	if extra := s.problems - len(s.errs); extra > 0 {
 		errs = append(errs, fmt.Errorf("and %d more problems", extra))
 	}
@@ -156,8 +160,9 @@ type lineReader struct {
 	buf        []byte
 	start, end int
 	eof        bool
-	skipping   bool // inside the rest of an overlong line
-	empty      int  // consecutive reads that returned nothing
+	skipping   bool  // inside the rest of an overlong line
+	empty      int   // consecutive reads that returned nothing
+	err        error // the read error that ended the input, other than io.EOF
 }
 
 func (l *lineReader) next() ([]byte, bool) {
@@ -207,6 +212,9 @@ func (l *lineReader) next() ([]byte, bool) {
 		l.empty = 0
 		if err != nil {
 			l.eof = true
+			if err != io.EOF {
+				l.err = err
+			}
 		}
 	}
 }

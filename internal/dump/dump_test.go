@@ -152,3 +152,31 @@ func TestErrorsNameTheLine(t *testing.T) {
 	_, err = Parse(strings.NewReader("no goroutines here\njust a log\n"), &tab, func(*stack.Goroutine) {})
 	assert.True(t, errors.Is(err, ErrNoGoroutines))
 }
+
+// failingReader returns data, then an error.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// A read that fails is reported as such, not only as a truncated dump.
+func TestReadError(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(versions(t)[0], "stack.txt"))
+	require.NoError(t, err)
+	boom := errors.New("connection reset")
+	var tab stack.Table
+	count := 0
+	_, err = Parse(&failingReader{data: data[:len(data)/2], err: boom}, &tab, func(*stack.Goroutine) { count++ })
+	require.ErrorIs(t, err, boom)
+	assert.Regexp(t, `^after line \d+: read: connection reset`, err.Error())
+	assert.Positive(t, count, "what was read is still passed on")
+}
