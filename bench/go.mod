@@ -1,0 +1,18 @@
+module github.com/leaksentinel/leaksentinel/bench
+
+go 1.26.0
+
+replace github.com/leaksentinel/leaksentinel => ../
+
+require (
+	github.com/DataDog/gostackparse v0.7.0
+	github.com/leaksentinel/leaksentinel v0.0.0-00010101000000-000000000000
+	github.com/maruel/panicparse/v2 v2.5.0
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)
