@@ -1,0 +1,232 @@
+package leaksentinel
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// leakForPprof leaks a goroutine at a line of its own until release is
+// closed.
+func leakForPprof(release <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-release
+	}()
+}
+
+// TestProfilesProveTheLeak checks that the files ProfileDir keeps are what
+// an operator needs: go tool pprof -top -base on the baseline and the alert
+// names the leaking function.
+func TestProfilesProveTheLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go tool pprof")
+	}
+	// go test puts its own toolchain's bin first in PATH.
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH to run go tool pprof:", err)
+	}
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(release); wg.Wait() }()
+
+	dir := filepath.Join(t.TempDir(), "profiles")
+	alerts := make(chan Leak, 1)
+	s, err := Start(Options{
+		Interval:    2 * time.Millisecond,
+		Logger:      slog.New(slog.DiscardHandler),
+		ProfileDir:  dir,
+		MaxProfiles: 3,
+		NoConfirm:   true,
+		OnLeak: func(l Leak) {
+			select {
+			case alerts <- l:
+			default:
+			}
+		},
+	})
+	require.NoError(t, err)
+	defer s.Stop()
+
+	// The first sample writes the baseline, before the leak starts.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(glob(t, dir, "*-baseline.pb.gz")) == 0 {
+		require.True(t, time.Now().Before(deadline), "no baseline profile")
+		time.Sleep(time.Millisecond)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(time.Millisecond)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+				leakForPprof(release, &wg)
+			}
+		}
+	}()
+	var l Leak
+	select {
+	case l = <-alerts: // OnLeak runs after the alert's files are written
+	case <-time.After(20 * time.Second):
+		t.Fatal("no alert")
+	}
+	close(stop)
+	<-done
+	s.Stop()
+	const leaking = "github.com/leaksentinel/leaksentinel.leakForPprof.func1"
+	require.Equal(t, leaking, l.Function)
+
+	profiles := glob(t, dir, "*.pb.gz") // sorted: names start with the time
+	require.GreaterOrEqual(t, len(profiles), 2, profiles)
+	first, last := profiles[0], profiles[len(profiles)-1]
+	assert.True(t, strings.HasSuffix(last, "-alert.pb.gz"), last)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-base", first, last)
+	cmd.Env = append(os.Environ(), "PPROF_TMPDIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Logf("go tool pprof -top -base %s %s:\n%s", filepath.Base(first), filepath.Base(last), out)
+	assert.Contains(t, string(out), "Type: goroutine")
+	var found bool
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		if len(fields) == 6 && fields[5] == leaking {
+			found = true
+			cum, err := strconv.Atoi(fields[3])
+			require.NoError(t, err, line)
+			assert.GreaterOrEqual(t, cum, DefaultMinGrowth, "goroutines added at the leaking function: %s", line)
+		}
+	}
+	assert.True(t, found, "pprof -top names %s", leaking)
+
+	for _, file := range glob(t, dir, "*") {
+		fi, err := os.Stat(file)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), file)
+	}
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the directory the sentinel created")
+}
+
+// TestProfilesBounded drives many alerts and checks, while the sentinel
+// writes, that ProfileDir never holds more than MaxProfiles captures, and
+// that it leaves other files alone.
+func TestProfilesBounded(t *testing.T) {
+	const maxProfiles = 2
+	dir := t.TempDir()
+	other := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(other, []byte("mine"), 0o644))
+	// The sentinel logs each capture it wrote; its log handler counts the
+	// captures in the directory then, from the sampling goroutine.
+	var mu sync.Mutex
+	var atWrite []int
+	logger := slog.New(recordHook(func(r slog.Record) {
+		if r.Message == "leaksentinel: profile written" {
+			files, _ := filepath.Glob(filepath.Join(dir, profilePrefix+"*"))
+			mu.Lock()
+			atWrite = append(atWrite, len(stampsOf(files)))
+			mu.Unlock()
+		}
+	}))
+	f := newFake()
+	s, err := Start(f.options(Options{
+		Logger:      logger,
+		ProfileDir:  dir,
+		MaxProfiles: maxProfiles,
+		NoConfirm:   true,
+	}))
+	require.NoError(t, err)
+	defer s.Stop()
+
+	seen := make(map[string]bool)
+	check := func() {
+		t.Helper()
+		now := stamps(t, dir)
+		assert.LessOrEqual(t, len(now), maxProfiles, "captures in ProfileDir: %v", now)
+		for _, stamp := range now {
+			seen[stamp] = true
+		}
+	}
+	// Sites start leaking one after another, each raising alerts.
+	for i := range 60 {
+		for j := range 6 {
+			if start := j * 8; i >= start {
+				f.set(Site{State: StateChanSend, Function: "main.leak", File: "/src/leak.go", Line: j + 1}, 1+i-start)
+			}
+		}
+		f.tick(t, s)
+		check()
+	}
+	s.Stop()
+	check()
+	assert.Greater(t, len(seen), maxProfiles+1, "alerts wrote more captures than are kept")
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, atWrite)
+	assert.LessOrEqual(t, slices.Max(atWrite), maxProfiles, "captures in ProfileDir as each was written")
+	assert.Greater(t, s.Stats().Leaks, maxProfiles)
+	data, err := os.ReadFile(other)
+	require.NoError(t, err)
+	assert.Equal(t, "mine", string(data), "files not written by the sentinel are kept")
+}
+
+// stamps returns the captures in dir: the time stamps of the sentinel's
+// files.
+func stamps(t *testing.T, dir string) []string {
+	t.Helper()
+	return stampsOf(glob(t, dir, profilePrefix+"*"))
+}
+
+func stampsOf(files []string) []string {
+	var out []string
+	for _, file := range files {
+		stamp := strings.SplitN(filepath.Base(file), "-", 3)[1]
+		if !slices.Contains(out, stamp) {
+			out = append(out, stamp)
+		}
+	}
+	return out
+}
+
+func glob(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, pattern))
+	require.NoError(t, err)
+	slices.Sort(files)
+	return files
+}
+
+// recordHook is a slog.Handler that calls a function for each record.
+type recordHook func(slog.Record)
+
+func (h recordHook) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h recordHook) Handle(_ context.Context, r slog.Record) error {
+	h(r)
+	return nil
+}
+
+func (h recordHook) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h recordHook) WithGroup(string) slog.Handler { return h }
