@@ -38,6 +38,9 @@ const handlerSites = 100
 //	leaking          sites leaking now
 //	alerts_dropped   alerts OnLeak never got ([Stats].Dropped)
 //	sites_omitted    sites of the last capture not listed
+//	memory           the process's memory at the last capture ([Memory]), null before it:
+//	  heap_live_bytes, stack_bytes, total_bytes, gc_cycles
+//	heap_alerts      memory alerts so far ([Stats].HeapAlerts)
 //	sites            the leaking sites, largest first, then the 100 largest others:
 //	  state                why the goroutines are parked ([State])
 //	  function, file, line the site's frame ([Site])
@@ -100,15 +103,24 @@ func (s *Sentinel) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // view is the handler's data; its JSON form is documented on Handler.
 type view struct {
-	Time     *time.Time `json:"time"`
-	Total    int        `json:"total"`
-	Samples  int        `json:"samples"`
-	Captures int        `json:"captures"`
-	Leaks    int        `json:"leaks"`
-	Leaking  int        `json:"leaking"`
-	Dropped  int        `json:"alerts_dropped"`
-	Omitted  int        `json:"sites_omitted"`
-	Sites    []siteView `json:"sites"`
+	Time       *time.Time  `json:"time"`
+	Total      int         `json:"total"`
+	Samples    int         `json:"samples"`
+	Captures   int         `json:"captures"`
+	Leaks      int         `json:"leaks"`
+	Leaking    int         `json:"leaking"`
+	Dropped    int         `json:"alerts_dropped"`
+	Omitted    int         `json:"sites_omitted"`
+	Memory     *memoryView `json:"memory"`
+	HeapAlerts int         `json:"heap_alerts"`
+	Sites      []siteView  `json:"sites"`
+}
+
+type memoryView struct {
+	HeapLive uint64 `json:"heap_live_bytes"`
+	Stacks   uint64 `json:"stack_bytes"`
+	Total    uint64 `json:"total_bytes"`
+	GCCycles uint64 `json:"gc_cycles"`
 }
 
 type siteView struct {
@@ -147,12 +159,13 @@ type creatorView struct {
 func (s *Sentinel) buildView(limit int, detail bool) view {
 	snap, leaks, st := s.Snapshot(), s.Leaks(), s.Stats()
 	rep := view{
-		Samples:  st.Samples,
-		Captures: st.Captures,
-		Leaks:    st.Leaks,
-		Leaking:  len(leaks),
-		Dropped:  st.Dropped,
-		Sites:    []siteView{},
+		Samples:    st.Samples,
+		Captures:   st.Captures,
+		Leaks:      st.Leaks,
+		Leaking:    len(leaks),
+		Dropped:    st.Dropped,
+		HeapAlerts: st.HeapAlerts,
+		Sites:      []siteView{},
 	}
 	leaking := make(map[Site]Leak, len(leaks))
 	for _, l := range leaks {
@@ -164,6 +177,8 @@ func (s *Sentinel) buildView(limit int, detail bool) view {
 	if snap != nil {
 		t := snap.Time.UTC()
 		rep.Time, rep.Total = &t, snap.Total
+		m := snap.Memory
+		rep.Memory = &memoryView{HeapLive: m.HeapLive, Stacks: m.Stacks, Total: m.Total, GCCycles: m.GCCycles}
 		index := make(map[Site]int, len(snap.Groups))
 		for _, g := range snap.Groups {
 			if i, ok := index[g.Site]; ok {
@@ -354,6 +369,9 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return b.String()
 	},
+	"mib": func(b uint64) string {
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	},
 	"stamp": func(t *time.Time) string {
 		if t == nil {
 			return "no capture yet"
@@ -383,6 +401,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 <body>
 <h1>leaksentinel</h1>
 <p class="summary">{{.Total}} goroutines at {{stamp .Time}} &middot; <strong>{{.Leaking}} {{if eq .Leaking 1}}site{{else}}sites{{end}} leaking</strong> &middot; {{.Leaks}} {{if eq .Leaks 1}}leak{{else}}leaks{{end}} reported &middot; {{.Captures}} captures in {{.Samples}} samples{{if .Dropped}} &middot; {{.Dropped}} alerts dropped{{end}}{{if .Omitted}} &middot; {{.Omitted}} smaller sites not shown{{end}} &middot; <a href="?format=json">JSON</a></p>
+{{with .Memory}}<p class="summary">live heap {{mib .HeapLive}} &middot; goroutine stacks {{mib .Stacks}} &middot; mapped {{mib .Total}} &middot; {{.GCCycles}} garbage collections{{if $.HeapAlerts}} &middot; <strong>{{$.HeapAlerts}} memory {{if eq $.HeapAlerts 1}}alert{{else}}alerts{{end}}</strong>{{end}}</p>{{end}}
 {{- if .Sites}}
 <table>
 <thead><tr><th>state</th><th>function</th><th>file:line</th><th class="num">count</th><th>history</th><th class="num">growth</th><th class="num">rate/min</th><th>created by</th><th>oldest wait</th><th>confirmed</th></tr></thead>

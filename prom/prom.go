@@ -72,6 +72,7 @@ type Collector struct {
 	top  int
 	desc struct {
 		goroutines, site, leaks, leaking, duration, dropped *prometheus.Desc
+		heapLive, stacks, heapAlerts                        *prometheus.Desc
 	}
 }
 
@@ -103,13 +104,19 @@ func newCollector(src source, opts Options) *Collector {
 		"Time the sentinel spent on each full capture.", nil, nil)
 	d.dropped = prometheus.NewDesc("leaksentinel_alerts_dropped_total",
 		"Alerts OnLeak never got because its queue was full.", nil, nil)
+	d.heapLive = prometheus.NewDesc("leaksentinel_heap_live_bytes",
+		"Heap the last garbage collection found reachable, at the sentinel's last full capture: the floor of the heap's sawtooth.", nil, nil)
+	d.stacks = prometheus.NewDesc("leaksentinel_stack_bytes",
+		"Memory of goroutine stacks at the sentinel's last full capture.", nil, nil)
+	d.heapAlerts = prometheus.NewDesc("leaksentinel_heap_alerts_total",
+		"Memory alerts: the live heap kept rising while no goroutine site did (Options.WatchHeap).", nil, nil)
 	return c
 }
 
 // Describe implements [prometheus.Collector].
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.desc
-	for _, desc := range []*prometheus.Desc{d.goroutines, d.site, d.leaks, d.leaking, d.duration, d.dropped} {
+	for _, desc := range []*prometheus.Desc{d.goroutines, d.site, d.leaks, d.leaking, d.duration, d.dropped, d.heapLive, d.stacks, d.heapAlerts} {
 		ch <- desc
 	}
 }
@@ -124,10 +131,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(d.dropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- constMetric(d.leaking, prometheus.GaugeValue, float64(len(leaks)))
 	ch <- histogram(d.duration, st.Durations)
+	ch <- constMetric(d.heapAlerts, prometheus.CounterValue, float64(st.HeapAlerts))
 	if snap == nil {
 		return
 	}
 	ch <- constMetric(d.goroutines, prometheus.GaugeValue, float64(snap.Total))
+	if m := snap.Memory; m.GCCycles > 0 {
+		ch <- constMetric(d.heapLive, prometheus.GaugeValue, float64(m.HeapLive))
+		ch <- constMetric(d.stacks, prometheus.GaugeValue, float64(m.Stacks))
+	}
 	sites, rest, restCount := c.topSites(snap, leaks)
 	for _, g := range sites {
 		ch <- constMetric(d.site, prometheus.GaugeValue, float64(g.Count),
