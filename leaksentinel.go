@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -48,8 +49,11 @@ type Sentinel struct {
 	heap      *heapWatch  // nil unless WatchHeap
 	skipped   int         // consecutive samples skipped
 	waiting   int64       // waiting goroutines at the last full capture
-	lowest    int64       // fewest waiting goroutines seen since then
-	lastProbe int         // sample of the last goroutineleak profile
+	lowest    int64       // fewest waiting goroutines seen on a tick since then
+	lastSnap  *Snapshot   // the last full capture
+	counts    map[Site]int
+	stacks    []stackCounts // per-stack counts of the last captures, oldest first
+	lastProbe int           // sample of the last goroutineleak profile
 	metrics   []metrics.Sample
 	ignored   map[Site]bool // sites dropped for their creators
 	dumpSize  int
@@ -245,29 +249,37 @@ func (s *Sentinel) sample() {
 	s.heapTick(now)
 	metrics.Read(s.metrics)
 	waiting := int64(s.metrics[2].Value.Uint64())
-	if s.skip(waiting) {
-		return
-	}
 	start := time.Now()
-	snap, err := s.capture()
-	if err != nil {
-		s.opts.Logger.Error("leaksentinel: capture failed", "err", err)
-		return
-	}
-	s.waiting, s.lowest = waiting, waiting
-	if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
-		s.writeProfiles(now, "baseline", nil)
-	}
 
-	counts := make(map[Site]int, len(snap.Groups))
-	for i := range snap.Groups {
-		g := &snap.Groups[i]
-		if !s.ignoredGroup(g) {
-			counts[g.Site] += g.Count
+	// A skipped tick is still a sample: the detector sees the last
+	// capture's counts again, so that windows count ticks whatever the
+	// goroutine count does. Counts that did not move cannot fake a rise.
+	snap, counts, fresh := s.lastSnap, s.counts, false
+	if !s.skip(waiting) {
+		var err error
+		snap, err = s.capture()
+		if err != nil {
+			s.opts.Logger.Error("leaksentinel: capture failed", "err", err)
+			return
 		}
+		s.waiting, s.lowest = waiting, math.MaxInt64
+		if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
+			s.writeProfiles(now, "baseline", nil)
+		}
+		counts = make(map[Site]int, len(snap.Groups))
+		for i := range snap.Groups {
+			g := &snap.Groups[i]
+			if !s.ignoredGroup(g) {
+				counts[g.Site] += g.Count
+			}
+		}
+		s.lastSnap, s.counts, fresh = snap, counts, true
 	}
 	events := s.det.Observe(counts)
 	s.keepTimes(now, snap.Memory)
+	if fresh {
+		s.keepStacks(snap, counts)
+	}
 
 	var alerts []Leak
 	var ex *explanation
@@ -292,10 +304,12 @@ func (s *Sentinel) sample() {
 		l.Count = counts[site]
 		s.leaks[site] = l
 	}
-	s.stats.Captures++
-	s.stats.LastDuration = took
-	s.stats.TotalDuration += took
-	s.stats.Durations.observe(took)
+	if fresh {
+		s.stats.Captures++
+		s.stats.LastDuration = took
+		s.stats.TotalDuration += took
+		s.stats.Durations.observe(took)
+	}
 	s.hist.add(counts)
 	s.mu.Unlock()
 
@@ -473,16 +487,22 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 	if d := now.Sub(l.Since); d > 0 && !l.Since.IsZero() {
 		l.Rate = float64(ev.Growth) / d.Minutes()
 	}
-	if g := match(snap, ev.Key, classify.Text); g != nil && len(g.Stacks) > 0 {
-		l.Stack = g.Stacks[0]
+	// Where the site's stacks differ (a leak sharing its line with a
+	// healthy pool), the stacks that grew over the window name the leak.
+	growth := s.stackGrowth(snap, ev.Key, ev.Start)
+	if g := match(snap, ev.Key, classify.Text); g != nil {
+		_, l.Stack = byGrowth(g, growth)
 	}
 	if g := match(ex.dump, ev.Key, snap.precision); g != nil {
-		l.Creators = g.Creators
+		l.Creators, l.Stack = byGrowth(g, growth)
+		// Stacks cannot tell goroutines apart when a pool and a leak
+		// run the same function; creation order can: the goroutines
+		// that arrived over the window are the newest.
+		if newest := newestCreators(ex.text, ev.Key, snap.precision, ev.Growth); len(newest) > 0 {
+			l.Creators = leadWith(l.Creators, newest)
+		}
 		l.OldestWait = g.OldestWait
 		l.Labels = g.Labels
-		if len(g.Stacks) > 0 {
-			l.Stack = g.Stacks[0]
-		}
 		if s.createdByIgnored(g.Creators) {
 			s.ignored[ev.Key] = true
 			return Leak{}, false

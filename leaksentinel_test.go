@@ -73,7 +73,12 @@ func (f *fake) tick(t *testing.T, s *Sentinel) {
 	}
 }
 
+// options wires f into o. Tests on fakes use a 12-sample window unless
+// they set one, to stay short.
 func (f *fake) options(o Options) Options {
+	if o.Window == 0 {
+		o.Window = 12
+	}
 	o.capture = f.capture
 	o.ticks = f.ticks
 	o.now = f.clock
@@ -437,4 +442,70 @@ func TestManySitesBounded(t *testing.T) {
 	s.Stop()
 	assert.LessOrEqual(t, s.det.Len(), 500)
 	assert.LessOrEqual(t, len(s.hist.sites), 500)
+}
+
+//go:noinline
+func sharedWorker(ch <-chan struct{}) { <-ch }
+
+func startPoolHere(n int, ch <-chan struct{}, wg *sync.WaitGroup) {
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); sharedWorker(ch) }()
+	}
+}
+
+func leakSharedHere(ch <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() { defer wg.Done(); sharedWorker(ch) }()
+}
+
+// A leak that parks at the same line as an older healthy pool is named by
+// the leak's creator: the goroutines that arrived over the window.
+func TestSharedSiteCreator(t *testing.T) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(release); wg.Wait() }()
+	startPoolHere(40, release, &wg)
+
+	alerts := make(chan Leak, 4)
+	s, err := Start(Options{
+		Interval: 2 * time.Millisecond,
+		Window:   12,
+		Logger:   slog.New(slog.DiscardHandler),
+		OnLeak: func(l Leak) {
+			select {
+			case alerts <- l:
+			default:
+			}
+		},
+	})
+	require.NoError(t, err)
+	defer s.Stop()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				leakSharedHere(release, &wg)
+			}
+		}
+	}()
+	var l Leak
+	select {
+	case l = <-alerts:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no alert")
+	}
+	close(stop)
+	<-done
+	s.Stop()
+	assert.Equal(t, "github.com/leaksentinel/leaksentinel.sharedWorker", l.Function)
+	require.NotEmpty(t, l.Creators)
+	assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakSharedHere", l.CreatedBy(), "creators: %v", l.Creators)
 }

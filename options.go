@@ -17,8 +17,12 @@ const (
 	// service pays for about one full capture a minute.
 	DefaultInterval = 10 * time.Second
 	// DefaultWindow is the number of samples over which a site's floor
-	// must keep rising before it is reported.
-	DefaultWindow = 12
+	// must keep rising before it is reported: 4 minutes at the default
+	// interval. It is the shortest window with no false alarm on the
+	// corpus: a ramp that ends in a plateau is reported when it lasts half
+	// the window or more, and the corpus's slowest benign ramps last 8 to
+	// 11 samples (see the README for the figures).
+	DefaultWindow = 24
 	// DefaultMinGrowth is the smallest rise of a site's floor over the
 	// window that counts as a leak.
 	DefaultMinGrowth = 3

@@ -152,6 +152,12 @@ func (d *Detector[K]) Leaking(key K) bool {
 	return ok && s.leaking
 }
 
+// Tracked reports whether key has a history.
+func (d *Detector[K]) Tracked(key K) bool {
+	_, ok := d.sites[key]
+	return ok
+}
+
 // Len returns the number of sites tracked.
 func (d *Detector[K]) Len() int { return len(d.sites) }
 

@@ -1,0 +1,182 @@
+package leaksentinel
+
+import (
+	"bytes"
+	"cmp"
+	"hash/maphash"
+	"slices"
+	"strconv"
+
+	"github.com/leaksentinel/leaksentinel/internal/classify"
+	"github.com/leaksentinel/leaksentinel/internal/dump"
+	"github.com/leaksentinel/leaksentinel/internal/stack"
+)
+
+// maxStacksKept bounds the stacks per site remembered for attributing
+// growth: the few most common say which callers a site's goroutines come
+// from.
+const maxStacksKept = 8
+
+// stackCounts is, for one capture, the goroutines of each stack of each
+// tracked site, keyed by a hash of the stack's frames. It lets an alert
+// tell the stacks that grew from those that were already there: a leak
+// that shares its site with a healthy pool is named by the leak's caller
+// and creator, not the pool's.
+type stackCounts struct {
+	sample int
+	sites  map[Site]map[uint64]int
+}
+
+var stackSeed = maphash.MakeSeed()
+
+// stackKey hashes frames: equal frames give equal keys whatever the source.
+func stackKey(frames []Frame) uint64 {
+	var h maphash.Hash
+	h.SetSeed(stackSeed)
+	for _, f := range frames {
+		h.WriteString(f.Function)
+		h.WriteByte(0)
+		h.WriteString(f.File)
+		h.WriteByte(':')
+		h.WriteString(strconv.Itoa(f.Line))
+		h.WriteByte('\n')
+	}
+	return h.Sum64()
+}
+
+// keepStacks remembers the stacks of snap's tracked sites, keeping the
+// captures that cover a window: memory is bounded by Window+1 times
+// MaxSites times maxStacksKept counts.
+func (s *Sentinel) keepStacks(snap *Snapshot, counts map[Site]int) {
+	entry := stackCounts{sample: s.det.Samples(), sites: make(map[Site]map[uint64]int)}
+	for i := range snap.Groups {
+		g := &snap.Groups[i]
+		if !s.det.Tracked(g.Site) {
+			continue
+		}
+		m := make(map[uint64]int, min(len(g.Stacks), maxStacksKept))
+		for _, st := range g.Stacks[:min(len(g.Stacks), maxStacksKept)] {
+			m[stackKey(st.Frames)] += st.Count
+		}
+		entry.sites[g.Site] = m
+	}
+	s.stacks = append(s.stacks, entry)
+	if len(s.stacks) > s.opts.Window+1 {
+		s.stacks = slices.Delete(s.stacks, 0, len(s.stacks)-s.opts.Window-1)
+	}
+}
+
+// stackGrowth returns, for each stack of site in snap, how many goroutines
+// it gained since the capture nearest the window's start.
+func (s *Sentinel) stackGrowth(snap *Snapshot, site Site, start int) map[uint64]int {
+	var base map[uint64]int
+	if len(s.stacks) > 0 {
+		i := 0 // the last capture at or before start, else the oldest
+		for j, e := range s.stacks {
+			if e.sample <= start {
+				i = j
+			}
+		}
+		base = s.stacks[i].sites[site]
+	}
+	g := match(snap, site, snap.precision)
+	if g == nil {
+		return nil
+	}
+	growth := make(map[uint64]int, len(g.Stacks))
+	for _, st := range g.Stacks {
+		k := stackKey(st.Frames)
+		growth[k] = st.Count - base[k]
+	}
+	return growth
+}
+
+// byGrowth orders a group's creators and picks its representative stack by
+// the growth of the stacks they started, most first; the order stays as it
+// was where growth does not tell them apart.
+func byGrowth(g *Group, growth map[uint64]int) (creators []Creator, stack Stack) {
+	creators = slices.Clone(g.Creators)
+	if len(g.Stacks) > 0 {
+		stack = g.Stacks[0]
+	}
+	if len(growth) == 0 {
+		return creators, stack
+	}
+	byCreator := make(map[Frame]int)
+	best := -1 << 62
+	for _, st := range g.Stacks {
+		d := growth[stackKey(st.Frames)]
+		byCreator[st.CreatedBy] += d
+		if d > best {
+			best, stack = d, st
+		}
+	}
+	slices.SortStableFunc(creators, func(a, b Creator) int {
+		return byCreator[b.Frame] - byCreator[a.Frame]
+	})
+	return creators, stack
+}
+
+// newestCreators returns the creators of the n goroutines at site created
+// last, most common first, from a runtime.Stack dump. Goroutine ids grow
+// with creation, so where a leak shares its site (and its frames) with an
+// older healthy pool, the newest goroutines are the leak's: their creator is
+// the line to fix. Where the dump cannot tell (no ids), it returns nil.
+func newestCreators(text []byte, site Site, p classify.Precision, n int) []Creator {
+	type born struct {
+		id      int64
+		creator stack.Frame
+	}
+	var t stack.Table
+	var at []born
+	var funcs []string
+	want := site.State.coarsen(p)
+	dump.Parse(bytes.NewReader(text), &t, func(g *stack.Goroutine) {
+		if g.ID == 0 {
+			return
+		}
+		funcs = funcs[:0]
+		for _, f := range g.Frames {
+			funcs = append(funcs, t.String(f.Func))
+		}
+		i := classify.SiteIndex(len(funcs), func(i int) string { return funcs[i] })
+		if i < 0 || funcs[i] != site.Function || int(g.Frames[i].Line) != site.Line ||
+			t.String(g.Frames[i].File) != site.File || State(t.String(g.State)).coarsen(p) != want {
+			return
+		}
+		at = append(at, born{g.ID, g.CreatedBy})
+	})
+	if len(at) == 0 || n <= 0 {
+		return nil
+	}
+	slices.SortFunc(at, func(a, b born) int { return cmp.Compare(b.id, a.id) })
+	counts := make(map[stack.Frame]int)
+	var order []stack.Frame
+	for _, b := range at[:min(n, len(at))] {
+		if counts[b.creator] == 0 {
+			order = append(order, b.creator)
+		}
+		counts[b.creator]++
+	}
+	out := make([]Creator, 0, len(order))
+	for _, f := range order {
+		if f == (stack.Frame{}) {
+			continue
+		}
+		out = append(out, Creator{Frame: Frame{Function: t.String(f.Func), File: t.String(f.File), Line: int(f.Line)}, Count: counts[f]})
+	}
+	slices.SortStableFunc(out, func(a, b Creator) int { return b.Count - a.Count })
+	return out
+}
+
+// leadWith reorders creators so that those in lead come first, in lead's
+// order; counts stay those of the whole site.
+func leadWith(creators, lead []Creator) []Creator {
+	rank := make(map[Frame]int, len(lead))
+	for i, c := range lead {
+		rank[c.Frame] = len(lead) - i
+	}
+	out := slices.Clone(creators)
+	slices.SortStableFunc(out, func(a, b Creator) int { return rank[b.Frame] - rank[a.Frame] })
+	return out
+}
