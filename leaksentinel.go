@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -44,14 +43,12 @@ type Sentinel struct {
 
 	// Owned by the sampling goroutine.
 	det       *detect.Detector[Site]
-	times     []time.Time // sample times, a ring over the detector's horizon
-	heapLive  []uint64    // live heap at those samples
-	heap      *heapWatch  // nil unless WatchHeap
-	skipped   int         // consecutive samples skipped
-	waiting   int64       // waiting goroutines at the last full capture
-	lowest    int64       // fewest waiting goroutines seen on a tick since then
-	lastSnap  *Snapshot   // the last full capture
-	counts    map[Site]int
+	times     []time.Time   // sample times, a ring over the detector's horizon
+	heapLive  []uint64      // live heap at those samples
+	heap      *heapWatch    // nil unless WatchHeap
+	skipped   int           // consecutive samples skipped
+	waiting   int64         // waiting goroutines at the last full capture
+	lowest    int64         // fewest waiting goroutines seen on a tick since then
 	stacks    []stackCounts // per-stack counts of the last captures, oldest first
 	lastProbe int           // sample of the last goroutineleak profile
 	metrics   []metrics.Sample
@@ -251,35 +248,32 @@ func (s *Sentinel) sample() {
 	waiting := int64(s.metrics[2].Value.Uint64())
 	start := time.Now()
 
-	// A skipped tick is still a sample: the detector sees the last
-	// capture's counts again, so that windows count ticks whatever the
-	// goroutine count does. Counts that did not move cannot fake a rise.
-	snap, counts, fresh := s.lastSnap, s.counts, false
-	if !s.skip(waiting) {
-		var err error
-		snap, err = s.capture()
-		if err != nil {
-			s.opts.Logger.Error("leaksentinel: capture failed", "err", err)
-			return
+	// A skipped tick is not a sample: the detector sees real captures
+	// only. (Feeding it the last capture's counts again made a window of
+	// 24 ticks hold 4 independent values, and 4 values in rising order by
+	// chance look like a leak: one in 24.)
+	if s.skip(waiting) {
+		return
+	}
+	snap, err := s.capture()
+	if err != nil {
+		s.opts.Logger.Error("leaksentinel: capture failed", "err", err)
+		return
+	}
+	s.waiting = waiting
+	if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
+		s.writeProfiles(now, "baseline", nil)
+	}
+	counts := make(map[Site]int, len(snap.Groups))
+	for i := range snap.Groups {
+		g := &snap.Groups[i]
+		if !s.ignoredGroup(g) {
+			counts[g.Site] += g.Count
 		}
-		s.waiting, s.lowest = waiting, math.MaxInt64
-		if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
-			s.writeProfiles(now, "baseline", nil)
-		}
-		counts = make(map[Site]int, len(snap.Groups))
-		for i := range snap.Groups {
-			g := &snap.Groups[i]
-			if !s.ignoredGroup(g) {
-				counts[g.Site] += g.Count
-			}
-		}
-		s.lastSnap, s.counts, fresh = snap, counts, true
 	}
 	events := s.det.Observe(counts)
 	s.keepTimes(now, snap.Memory)
-	if fresh {
-		s.keepStacks(snap, counts)
-	}
+	s.keepStacks(snap, counts)
 
 	var alerts []Leak
 	var ex *explanation
@@ -304,12 +298,10 @@ func (s *Sentinel) sample() {
 		l.Count = counts[site]
 		s.leaks[site] = l
 	}
-	if fresh {
-		s.stats.Captures++
-		s.stats.LastDuration = took
-		s.stats.TotalDuration += took
-		s.stats.Durations.observe(took)
-	}
+	s.stats.Captures++
+	s.stats.LastDuration = took
+	s.stats.TotalDuration += took
+	s.stats.Durations.observe(took)
 	s.hist.add(counts)
 	s.mu.Unlock()
 
@@ -321,22 +313,24 @@ func (s *Sentinel) sample() {
 	}
 }
 
-// skip reports whether this sample can be skipped: the floor of waiting
-// goroutines (the fewest seen on any tick since the last full capture) has
-// not risen by MinGrowth and 1% since that capture, and the safety net is
-// not due. A leak raises that floor; healthy churn moves the count but not
-// its floor, and a fall is learnt at the next capture.
+// skip reports whether this tick can skip the capture: the floor of
+// waiting goroutines (the fewer of this tick's and the last one's) has not
+// risen by 1% (and at least one) since the last capture, and the safety net
+// is not due. A leak raises that floor; churn moves the count but one tick's
+// spike does not move the floor of two, and a fall is learnt at the next
+// capture.
 func (s *Sentinel) skip(waiting int64) bool {
+	prev := s.lowest
+	s.lowest = waiting // the last tick's count, for the next one
 	if s.opts.capture != nil || s.opts.MaxSkip < 0 || s.det.Samples() == 0 || s.skipped >= s.opts.MaxSkip {
 		s.skipped = 0
 		return false
 	}
-	s.skipped++
-	s.lowest = min(s.lowest, waiting)
-	if s.skipped >= 2 && s.lowest-s.waiting >= max(int64(s.opts.MinGrowth), s.waiting/100) {
+	if min(prev, waiting)-s.waiting >= max(1, s.waiting/100) {
 		s.skipped = 0
 		return false
 	}
+	s.skipped++
 	return true
 }
 

@@ -49,11 +49,13 @@ type Options struct {
 	Interval time.Duration
 
 	// Window is the number of samples over which a site's floor (its
-	// lowest count) must rise, in each third of the window, before the
-	// site is reported. Ramps shorter than about two thirds of the
-	// window, bursts that drain, and pools that grow to a bound are not
-	// reported. Slower leaks are found on windows of 2, 4 and 8 times as
-	// many samples. Zero means DefaultWindow; it must be at least 6.
+	// lowest count over stretches of samples) must rise steadily before
+	// the site is reported. Bursts that drain and pools that grow to a
+	// bound are not reported, nor ramps that end in a plateau within half
+	// the window: set it to at least twice your longest warm-up or ramp.
+	// Slower leaks are found on windows of 2, 4 and 8 times as many
+	// samples. A sample is a tick: skipped ticks count (see MaxSkip).
+	// Zero means DefaultWindow; it must be at least 6.
 	Window int
 
 	// MinGrowth is the smallest rise of a site's floor over the window
@@ -112,9 +114,11 @@ type Options struct {
 	// MaxSkip is the most consecutive ticks without a full capture. A
 	// tick reads the number of waiting goroutines from runtime/metrics
 	// (under a microsecond) and skips the capture unless that number's
-	// floor rose by MinGrowth and 1% since the last capture. Skipped ticks
-	// are not samples: the detector sees only captures. Zero means
-	// DefaultMaxSkip; negative means a full capture every tick.
+	// floor rose by 1% since the last capture (a leak raises it; churn
+	// does not). Skipped ticks are not samples: the detector sees real
+	// captures only, so a window of Window samples spans more ticks while
+	// nothing grows. Zero means DefaultMaxSkip; negative means a full
+	// capture every tick.
 	MaxSkip int
 
 	// NoConfirm turns off confirmation by the runtime's goroutineleak

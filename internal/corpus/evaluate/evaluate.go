@@ -144,7 +144,11 @@ type result struct {
 	Samples     int     `json:"samples"`               // sentinel samples taken
 	Captures    int     `json:"captures"`              // sentinel full captures
 	Ticks       float64 `json:"ticks"`                 // run length, in ticks
-	Err         string  `json:"error,omitempty"`
+	// StartCaptures is the sentinel's captures when the leak began, or -1:
+	// the sentinel's samples are its captures (skipped ticks are not
+	// samples), so its time to detect in samples counts captures.
+	StartCaptures int    `json:"start_captures"`
+	Err           string `json:"error,omitempty"`
 
 	Verdicts map[string]*verdict `json:"verdicts"` // by detector
 }
@@ -179,7 +183,7 @@ func (v *verdict) falseAlarm() bool { return len(v.Wrong) > 0 }
 
 // judge scores the events of one run.
 func judge(events []scenario.Event, cfg config) *result {
-	r := &result{Verdicts: make(map[string]*verdict)}
+	r := &result{Verdicts: make(map[string]*verdict), StartCaptures: -1}
 	for _, d := range detectors {
 		r.Verdicts[d] = &verdict{}
 	}
@@ -189,6 +193,8 @@ func judge(events []scenario.Event, cfg config) *result {
 			r.Leak, r.LeakStart = e.Leak, e.LeakStart
 			r.Function, r.CreatedBy = e.Function, e.CreatedBy
 			r.GoVersion, r.LeakProfile = e.GoVersion, e.GoroutineLeak
+		case "leakstart":
+			r.StartCaptures = e.Captures
 		case "end":
 			r.Samples, r.Captures, r.Ticks = e.Samples, e.Captures, e.Tick
 		case "alert":
@@ -214,6 +220,9 @@ func (r *result) score(v *verdict, e scenario.Event, cfg config) {
 		v.Site, v.State, v.CreatedBy, v.Creators, v.Confirmed = site, e.State, e.CreatedBy, e.Creators, e.Confirmed
 		v.Sample = sample
 		v.Detect = sample - r.LeakStart
+		if e.Detector == sentinel && r.StartCaptures >= 0 && e.Captures > 0 {
+			v.Detect = e.Captures - r.StartCaptures
+		}
 		v.Seconds = (e.Tick - float64(r.LeakStart)) * cfg.Tick.Seconds()
 	}
 	if v.Alerts == 1 {

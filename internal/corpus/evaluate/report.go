@@ -221,7 +221,7 @@ func printReport(w io.Writer, rep *report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nnaive: total goroutines grew by half over a window (names no site); goroutineleak: the runtime's profile alone, once a window.")
-	fmt.Fprintln(w, "DETECT: samples from the leak's start to the first alert at its site; SECONDS: the same in time.")
+	fmt.Fprintln(w, "DETECT: samples from the leak's start to the first alert at its site (the sentinel's samples are its full captures; the references sample every tick); SECONDS: the same in time.")
 
 	fmt.Fprintln(w)
 	if rep.Met() {

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leaksentinel/leaksentinel"
@@ -56,7 +57,7 @@ type Spec struct {
 
 // Event is one JSON line of a scenario's output.
 type Event struct {
-	Event     string   `json:"event"` // "start", "alert", "end"
+	Event     string   `json:"event"` // "start", "leakstart", "alert", "end"
 	Detector  string   `json:"detector,omitempty"`
 	Tick      float64  `json:"tick"`                 // time since start, in ticks
 	Function  string   `json:"function,omitempty"`   // site function (alert) or the expected one (start)
@@ -70,7 +71,7 @@ type Event struct {
 	Leak      bool     `json:"leak,omitempty"`       // start: the scenario leaks
 	LeakStart int      `json:"leak_start,omitempty"` // start: the tick the leak begins
 	Samples   int      `json:"samples,omitempty"`    // end: sentinel ticks
-	Captures  int      `json:"captures,omitempty"`   // end: sentinel full captures
+	Captures  int      `json:"captures,omitempty"`   // end: sentinel full captures; alert, leakstart: captures so far
 	Note      string   `json:"note,omitempty"`
 	GoVersion string   `json:"go,omitempty"` // start: runtime.Version()
 	// GoroutineLeak reports, in start, whether the runtime has the
@@ -103,6 +104,16 @@ func Main(spec Spec) {
 	defer stopSignals()
 	ctx = context.WithValue(ctx, intervalKey{}, *tick)
 
+	// The sentinel's samples are its full captures: alerts and the leak's
+	// start carry the number taken so far, so that time to detect can be
+	// counted in samples whatever the skipping.
+	var sentinel atomic.Pointer[leaksentinel.Sentinel]
+	captures := func() int {
+		if s := sentinel.Load(); s != nil {
+			return s.Stats().Captures
+		}
+		return 0
+	}
 	s, err := leaksentinel.Start(leaksentinel.Options{
 		Interval:  *tick,
 		Window:    *window,
@@ -115,13 +126,14 @@ func Main(spec Spec) {
 			}
 			out.emit(Event{Event: "alert", Detector: "sentinel", Function: l.Function, File: l.File,
 				Line: l.Line, State: string(l.State), CreatedBy: l.CreatedBy(), Creators: creators,
-				Count: l.Count, Confirmed: l.Confirmed, Note: l.ConfirmNote})
+				Count: l.Count, Confirmed: l.Confirmed, Note: l.ConfirmNote, Captures: captures()})
 		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	sentinel.Store(s)
 
 	w := *window
 	if w == 0 {
@@ -150,7 +162,11 @@ func Main(spec Spec) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pace(ctx, *tick, *ticks, workTicks, stopDetectors, cancel)
+		pace(ctx, *tick, *ticks, workTicks, stopDetectors, cancel, func(i int) {
+			if spec.Leak && i == spec.LeakStart {
+				out.emit(Event{Event: "leakstart", Captures: captures()})
+			}
+		})
 	}()
 	spec.Run(ctx, workTicks)
 	wg.Wait()
@@ -172,13 +188,14 @@ func Interval(ctx context.Context) time.Duration {
 
 // pace sends tick numbers to the workload; at the end of the last tick it
 // stops the detectors, then closes the channel and cancels the run.
-func pace(ctx context.Context, tick time.Duration, ticks int, to chan<- int, stop, cancel func()) {
+func pace(ctx context.Context, tick time.Duration, ticks int, to chan<- int, stop, cancel func(), onTick func(int)) {
 	defer cancel()
 	defer close(to)
 	defer stop()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for i := 0; i < ticks; i++ {
+		onTick(i)
 		select {
 		case to <- i:
 		case <-ctx.Done():
