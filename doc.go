@@ -40,10 +40,11 @@
 //
 // # Cost
 //
-// Each tick reads the goroutine count from runtime/metrics (well under a
-// microsecond). A full capture, runtime.GoroutineProfile with two stops of
-// the world under a millisecond, is taken when the count moved or at least
-// every [Options.MaxSkip]+1 ticks. Only an alert takes the costlier looks:
+// Each tick reads the number of waiting goroutines from runtime/metrics
+// (well under a microsecond). A full capture, runtime.GoroutineProfile with
+// two stops of the world under a millisecond, is taken when that number's
+// floor rose since the last one, or at least every [Options.MaxSkip]+1
+// ticks; captures are the detector's samples. Only an alert takes the costlier looks:
 // a runtime.Stack dump to name creators (which stops the world for the whole
 // dump, so only under [Options.DumpLimit] goroutines), the pprof goroutine
 // profile for labels, and, where the runtime has it, the goroutineleak

@@ -18,10 +18,11 @@ const (
 	DefaultInterval = 10 * time.Second
 	// DefaultWindow is the number of samples over which a site's floor
 	// must keep rising before it is reported: 4 minutes at the default
-	// interval. It is the shortest window with no false alarm on the
-	// corpus: a ramp that ends in a plateau is reported when it lasts half
-	// the window or more, and the corpus's slowest benign ramps last 8 to
-	// 11 samples (see the README for the figures).
+	// interval while goroutines pile up (a capture every tick), up to 24
+	// while nothing grows. It is the shortest window with no false alarm
+	// on the corpus: a ramp that ends in a plateau is reported when it
+	// lasts half the window or more, and the corpus's slowest benign ramps
+	// last 8 to 11 samples (see the README for the figures).
 	DefaultWindow = 24
 	// DefaultMinGrowth is the smallest rise of a site's floor over the
 	// window that counts as a leak.
@@ -54,7 +55,8 @@ type Options struct {
 	// bound are not reported, nor ramps that end in a plateau within half
 	// the window: set it to at least twice your longest warm-up or ramp.
 	// Slower leaks are found on windows of 2, 4 and 8 times as many
-	// samples. A sample is a tick: skipped ticks count (see MaxSkip).
+	// samples. A sample is a full capture: every tick while goroutines
+	// pile up, every MaxSkip+1 ticks while nothing grows (see MaxSkip).
 	// Zero means DefaultWindow; it must be at least 6.
 	Window int
 
