@@ -308,6 +308,50 @@ func leakHere(release <-chan struct{}, wg *sync.WaitGroup) {
 	}()
 }
 
+// leakUntilAlert starts a sentinel with opts (its OnLeak is set here), calls
+// ready with it if not nil, then calls leak every millisecond until the
+// first alert, which it returns with the stopped sentinel. The goroutines
+// leak started stay for the caller to release.
+func leakUntilAlert(t *testing.T, opts Options, ready func(*Sentinel), leak func()) (Leak, *Sentinel) {
+	t.Helper()
+	alerts := make(chan Leak, 1)
+	opts.OnLeak = func(l Leak) {
+		select {
+		case alerts <- l:
+		default:
+		}
+	}
+	s, err := Start(opts)
+	require.NoError(t, err)
+	defer s.Stop()
+	if ready != nil {
+		ready(s)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(time.Millisecond)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+				leak()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	select {
+	case l := <-alerts:
+		return l, s
+	case <-time.After(20 * time.Second):
+		t.Fatal("no alert")
+		return Leak{}, s
+	}
+}
+
 // TestLiveLeak runs the real thing: Capture, the dump that names creators,
 // at a fast interval, on this process.
 func TestLiveLeak(t *testing.T) {
@@ -318,47 +362,14 @@ func TestLiveLeak(t *testing.T) {
 			var wg sync.WaitGroup
 			defer func() { close(release); wg.Wait() }()
 
-			alerts := make(chan Leak, 16)
 			dir := t.TempDir()
 			var logs logBuffer
-			s, err := Start(Options{
+			l, _ := leakUntilAlert(t, Options{
 				Interval:    2 * time.Millisecond,
 				Logger:      logs.logger(),
 				ProfileDir:  dir,
 				MaxProfiles: 2,
-				OnLeak: func(l Leak) {
-					select {
-					case alerts <- l:
-					default:
-					}
-				},
-			})
-			require.NoError(t, err)
-			defer s.Stop()
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				ticker := time.NewTicker(time.Millisecond)
-				defer ticker.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-ticker.C:
-						leakHere(release, &wg)
-					}
-				}
-			}()
-			var l Leak
-			select {
-			case l = <-alerts:
-			case <-time.After(20 * time.Second):
-				t.Fatal("no alert")
-			}
-			close(stop)
-			<-done
-			s.Stop()
+			}, nil, func() { leakHere(release, &wg) })
 			assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakHere.func1", l.Function)
 			assert.Equal(t, StateChanReceive, l.State)
 			assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakHere", l.CreatedBy())
@@ -467,44 +478,11 @@ func TestSharedSiteCreator(t *testing.T) {
 	defer func() { close(release); wg.Wait() }()
 	startPoolHere(40, release, &wg)
 
-	alerts := make(chan Leak, 4)
-	s, err := Start(Options{
+	l, _ := leakUntilAlert(t, Options{
 		Interval: 2 * time.Millisecond,
 		Window:   12,
 		Logger:   slog.New(slog.DiscardHandler),
-		OnLeak: func(l Leak) {
-			select {
-			case alerts <- l:
-			default:
-			}
-		},
-	})
-	require.NoError(t, err)
-	defer s.Stop()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				leakSharedHere(release, &wg)
-			}
-		}
-	}()
-	var l Leak
-	select {
-	case l = <-alerts:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no alert")
-	}
-	close(stop)
-	<-done
-	s.Stop()
+	}, nil, func() { leakSharedHere(release, &wg) })
 	assert.Equal(t, "github.com/leaksentinel/leaksentinel.sharedWorker", l.Function)
 	require.NotEmpty(t, l.Creators)
 	assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakSharedHere", l.CreatedBy(), "creators: %v", l.Creators)

@@ -44,53 +44,21 @@ func TestProfilesProveTheLeak(t *testing.T) {
 	defer func() { close(release); wg.Wait() }()
 
 	dir := filepath.Join(t.TempDir(), "profiles")
-	alerts := make(chan Leak, 1)
-	s, err := Start(Options{
+	l, _ := leakUntilAlert(t, Options{
 		Interval:    2 * time.Millisecond,
 		Logger:      slog.New(slog.DiscardHandler),
 		ProfileDir:  dir,
 		MaxProfiles: 3,
 		NoConfirm:   true,
-		OnLeak: func(l Leak) {
-			select {
-			case alerts <- l:
-			default:
-			}
-		},
-	})
-	require.NoError(t, err)
-	defer s.Stop()
-
-	// The first sample writes the baseline, before the leak starts.
-	deadline := time.Now().Add(20 * time.Second)
-	for len(glob(t, dir, "*-baseline.pb.gz")) == 0 {
-		require.True(t, time.Now().Before(deadline), "no baseline profile")
-		time.Sleep(time.Millisecond)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ticker := time.NewTicker(time.Millisecond)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ticker.C:
-				leakForPprof(release, &wg)
-			}
+	}, func(*Sentinel) {
+		// The first sample writes the baseline, before the leak starts.
+		deadline := time.Now().Add(20 * time.Second)
+		for len(glob(t, dir, "*-baseline.pb.gz")) == 0 {
+			require.True(t, time.Now().Before(deadline), "no baseline profile")
+			time.Sleep(time.Millisecond)
 		}
-	}()
-	var l Leak
-	select {
-	case l = <-alerts: // OnLeak runs after the alert's files are written
-	case <-time.After(20 * time.Second):
-		t.Fatal("no alert")
-	}
-	close(stop)
-	<-done
-	s.Stop()
+	}, func() { leakForPprof(release, &wg) })
+	// OnLeak runs after the alert's files are written.
 	const leaking = "github.com/leaksentinel/leaksentinel.leakForPprof.func1"
 	require.Equal(t, leaking, l.Function)
 
