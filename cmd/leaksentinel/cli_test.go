@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/leaksentinel/leaksentinel"
 )
 
 func TestHelpAndUsage(t *testing.T) {
@@ -20,7 +23,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{name: "help group", give: []string{"help", "group"}, wantCode: exitOK, wantStdout: []string{"Usage: leaksentinel group", "--stacks", "--source-dir DIR", "Examples:", "Exit codes:"}},
 		{name: "group --help", give: []string{"group", "--help"}, wantCode: exitOK, wantStdout: []string{"Usage: leaksentinel group", "--json", "Examples:", "Exit codes:"}},
 		{name: "diff -h", give: []string{"diff", "-h"}, wantCode: exitOK, wantStdout: []string{"Usage: leaksentinel diff", "--fail-on-growth N", "Examples:", "Exit codes:"}},
-		{name: "watch --help", give: []string{"watch", "--help"}, wantCode: exitOK, wantStdout: []string{"Usage: leaksentinel watch", "--interval duration", "(default 10s)", "--window samples", "(default 12)", "--debug2", "Examples:", "Exit codes:"}},
+		{name: "watch --help", give: []string{"watch", "--help"}, wantCode: exitOK, wantStdout: []string{"Usage: leaksentinel watch", "--interval duration", "(default 10s)", "--window samples", fmt.Sprintf("(default %d)", leaksentinel.DefaultWindow), "--debug2", "Examples:", "Exit codes:"}},
 		{name: "help unknown", give: []string{"help", "frob"}, wantCode: exitUsage, wantStderr: []string{`unknown command "frob"`}},
 		{name: "unknown command", give: []string{"frob"}, wantCode: exitUsage, wantStderr: []string{`unknown command "frob"`}},
 		{name: "unknown flag", give: []string{"group", "--frob", "x"}, wantCode: exitUsage, wantStderr: []string{"leaksentinel group: flag provided but not defined: -frob", "leaksentinel group --help"}},
