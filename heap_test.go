@@ -142,3 +142,42 @@ func growLine(t *testing.T, file string) int {
 	t.Fatal("no growing line")
 	return 0
 }
+
+// TestHeapBoundedCacheAndSawtoothLive runs real allocation patterns that
+// are not leaks: a cache that fills to a bound and stays, with sawtooth
+// garbage on top. No memory alert may fire.
+func TestHeapBoundedCacheAndSawtoothLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates for a few hundred ticks")
+	}
+	var alerts []HeapGrowth
+	ticks := make(chan time.Time)
+	s, err := Start(Options{
+		Logger:       slog.New(slog.DiscardHandler),
+		HeapWindow:   24,
+		ticks:        ticks,
+		OnHeapGrowth: func(h HeapGrowth) { alerts = append(alerts, h) },
+	})
+	require.NoError(t, err)
+	defer s.Stop()
+
+	cache := make(map[int][]byte)
+	var sawtooth [][]byte
+	for i := range 24 * 6 {
+		if len(cache) < 400 { // 6.4 MiB over the first 10 ticks, then bounded
+			for range 40 {
+				cache[len(cache)] = make([]byte, 16<<10)
+			}
+		}
+		sawtooth = append(sawtooth, make([]byte, 256<<10))
+		if i%10 == 9 {
+			sawtooth = nil // dropped every ten ticks
+		}
+		runtime.GC()
+		ticks <- time.Now()
+	}
+	s.Stop()
+	assert.Empty(t, alerts, "a bounded cache and sawtooth garbage are not leaks")
+	assert.Zero(t, s.Stats().HeapAlerts)
+	runtime.KeepAlive(cache)
+}
