@@ -23,7 +23,7 @@ func (s *Sentinel) Expvar() any {
 	rep := s.buildView(expvarSites, false)
 	out := expvarReport{
 		Total:    rep.Total,
-		Samples:  rep.Samples,
+		Ticks:    rep.Ticks,
 		Captures: rep.Captures,
 		Leaks:    rep.Leaks,
 		Leaking:  rep.Leaking,
@@ -39,7 +39,7 @@ func (s *Sentinel) Expvar() any {
 
 type expvarReport struct {
 	Total    int          `json:"total"`
-	Samples  int          `json:"samples"`
+	Ticks    int          `json:"ticks"`
 	Captures int          `json:"captures"`
 	Leaks    int          `json:"leaks"`
 	Leaking  int          `json:"leaking"`

@@ -14,7 +14,7 @@ func TestExpvar(t *testing.T) {
 	s := leakyHandlerSentinel(t, newFake(), Options{})
 	v := expvar.Func(s.Expvar)
 	assert.JSONEq(t, `{
-		"total": 35, "samples": 22, "captures": 22, "leaks": 1, "leaking": 1,
+		"total": 35, "ticks": 22, "captures": 22, "leaks": 1, "leaking": 1,
 		"alerts_dropped": 0, "sites_omitted": 0,
 		"sites": [
 			{"state": "chan send", "function": "main.handle.func1", "file": "/src/main.go", "line": 42, "count": 22, "leaking": true},

@@ -32,7 +32,7 @@ const handlerSites = 100
 //
 //	time             the last capture's time (RFC 3339, UTC), null before the first
 //	total            goroutines at the last capture
-//	samples          ticks so far, skipped ones included ([Stats].Samples)
+//	ticks            ticks so far, those that skipped the capture included ([Stats].Ticks)
 //	captures         full captures so far ([Stats].Captures)
 //	leaks            leaks reported so far ([Stats].Leaks)
 //	leaking          sites leaking now
@@ -105,7 +105,7 @@ func (s *Sentinel) serveHTTP(w http.ResponseWriter, r *http.Request) {
 type view struct {
 	Time       *time.Time  `json:"time"`
 	Total      int         `json:"total"`
-	Samples    int         `json:"samples"`
+	Ticks      int         `json:"ticks"`
 	Captures   int         `json:"captures"`
 	Leaks      int         `json:"leaks"`
 	Leaking    int         `json:"leaking"`
@@ -159,7 +159,7 @@ type creatorView struct {
 func (s *Sentinel) buildView(limit int, detail bool) view {
 	snap, leaks, st := s.Snapshot(), s.Leaks(), s.Stats()
 	rep := view{
-		Samples:    st.Samples,
+		Ticks:      st.Ticks,
 		Captures:   st.Captures,
 		Leaks:      st.Leaks,
 		Leaking:    len(leaks),
@@ -400,7 +400,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 </head>
 <body>
 <h1>leaksentinel</h1>
-<p class="summary">{{.Total}} goroutines at {{stamp .Time}} &middot; <strong>{{.Leaking}} {{if eq .Leaking 1}}site{{else}}sites{{end}} leaking</strong> &middot; {{.Leaks}} {{if eq .Leaks 1}}leak{{else}}leaks{{end}} reported &middot; {{.Captures}} captures in {{.Samples}} samples{{if .Dropped}} &middot; {{.Dropped}} alerts dropped{{end}}{{if .Omitted}} &middot; {{.Omitted}} smaller sites not shown{{end}} &middot; <a href="?format=json">JSON</a></p>
+<p class="summary">{{.Total}} goroutines at {{stamp .Time}} &middot; <strong>{{.Leaking}} {{if eq .Leaking 1}}site{{else}}sites{{end}} leaking</strong> &middot; {{.Leaks}} {{if eq .Leaks 1}}leak{{else}}leaks{{end}} reported &middot; {{.Captures}} captures in {{.Ticks}} ticks{{if .Dropped}} &middot; {{.Dropped}} alerts dropped{{end}}{{if .Omitted}} &middot; {{.Omitted}} smaller sites not shown{{end}} &middot; <a href="?format=json">JSON</a></p>
 {{with .Memory}}<p class="summary">live heap {{mib .HeapLive}} &middot; goroutine stacks {{mib .Stacks}} &middot; mapped {{mib .Total}} &middot; {{.GCCycles}} garbage collections{{if $.HeapAlerts}} &middot; <strong>{{$.HeapAlerts}} memory {{if eq $.HeapAlerts 1}}alert{{else}}alerts{{end}}</strong>{{end}}</p>{{end}}
 {{- if .Sites}}
 <table>

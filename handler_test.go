@@ -174,7 +174,7 @@ func TestHandlerBeforeFirstCapture(t *testing.T) {
 	w := request(t, s.Handler(), http.MethodGet, "/")
 	assert.Contains(t, w.Body.String(), "No capture yet.")
 	w = request(t, s.Handler(), http.MethodGet, "/?format=json")
-	assert.JSONEq(t, `{"time": null, "total": 0, "samples": 0, "captures": 0, "leaks": 0, "leaking": 0,
+	assert.JSONEq(t, `{"time": null, "total": 0, "ticks": 0, "captures": 0, "leaks": 0, "leaking": 0,
 		"alerts_dropped": 0, "sites_omitted": 0, "memory": null, "heap_alerts": 0, "sites": []}`, w.Body.String())
 }
 

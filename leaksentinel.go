@@ -64,8 +64,8 @@ type Sentinel struct {
 
 // Stats counts what a sentinel did.
 type Stats struct {
-	Samples       int           // ticks, including skipped ones
-	Captures      int           // full captures taken
+	Ticks         int           // ticks, those that skipped the capture included
+	Captures      int           // full captures taken: the detector's samples
 	Leaks         int           // leaks reported (new sites, not repeats)
 	Alerts        int           // alerts logged, repeats included
 	Dropped       int           // alerts OnLeak never got because its queue was full
@@ -240,7 +240,7 @@ func (s *Sentinel) safeSample() {
 
 func (s *Sentinel) sample() {
 	s.mu.Lock()
-	s.stats.Samples++
+	s.stats.Ticks++
 	s.mu.Unlock()
 	now := s.opts.now()
 	s.heapTick(now)

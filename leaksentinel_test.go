@@ -62,13 +62,13 @@ func (f *fake) tick(t *testing.T, s *Sentinel) {
 	f.mu.Lock()
 	f.now = f.now.Add(10 * time.Second)
 	f.mu.Unlock()
-	before := s.Stats().Samples
+	before := s.Stats().Ticks
 	f.ticks <- f.now
-	for s.Stats().Captures <= before && s.Stats().Samples <= before {
+	for s.Stats().Captures <= before && s.Stats().Ticks <= before {
 		runtime.Gosched()
 	}
-	// Samples counts at the start of a sample; wait for it to finish.
-	for s.Stats().Captures < s.Stats().Samples {
+	// Ticks counts at the start of a sample; wait for it to finish.
+	for s.Stats().Captures < s.Stats().Ticks {
 		runtime.Gosched()
 	}
 }
@@ -270,7 +270,7 @@ func TestBlockingOnLeak(t *testing.T) {
 		f.tick(t, s)
 	}
 	st := s.Stats()
-	assert.Equal(t, 31, st.Samples, "sampling went on")
+	assert.Equal(t, 31, st.Ticks, "sampling went on")
 	assert.Positive(t, st.Dropped)
 	assert.Equal(t, len(sites), st.Leaks)
 	dropLogs := 0

@@ -38,7 +38,7 @@ func BenchmarkSentinelSample(b *testing.B) {
 				s.sample()
 			}
 			stw.report(b)
-			if s.Stats().Captures != s.Stats().Samples {
+			if s.Stats().Captures != s.Stats().Ticks {
 				b.Fatal("a sample was skipped")
 			}
 		})

@@ -70,12 +70,14 @@ func run(logger *slog.Logger, interval time.Duration, keep bool) error {
 	defer cancel()
 	go load(ctx, url)
 
+	started := time.Now()
 	deadline := time.After(2 * time.Minute)
 	for {
 		select {
 		case l := <-alerts:
-			fmt.Fprintf(os.Stderr, "\nThe sentinel caught it after %d samples:\n  %d goroutines parked at %s:%d (%s)\n  started by %s\n\n",
-				sentinel.Stats().Samples, l.Count, l.File, l.Line, l.State, creator(l))
+			st := sentinel.Stats()
+			fmt.Fprintf(os.Stderr, "\nThe sentinel caught it after %d samples (%d ticks, %s):\n  %d goroutines parked at %s:%d (%s)\n  started by %s\n\n",
+				st.Captures, st.Ticks, time.Since(started).Round(100*time.Millisecond), l.Count, l.File, l.Line, l.State, creator(l))
 			if !keep {
 				return nil
 			}

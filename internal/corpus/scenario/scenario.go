@@ -170,7 +170,7 @@ func Main(spec Spec) {
 	}()
 	spec.Run(ctx, workTicks)
 	wg.Wait()
-	out.emit(Event{Event: "end", Samples: stats.Samples, Captures: stats.Captures})
+	out.emit(Event{Event: "end", Samples: stats.Ticks, Captures: stats.Captures})
 }
 
 type intervalKey struct{}
