@@ -18,6 +18,9 @@
 //	leaksentinel_leaking_sites                   gauge      sites leaking now
 //	leaksentinel_sample_duration_seconds         histogram  the work of each full capture
 //	leaksentinel_alerts_dropped_total            counter    alerts Options.OnLeak never got because its queue was full
+//	leaksentinel_heap_live_bytes                 gauge      live heap at the last full capture (the floor of the sawtooth)
+//	leaksentinel_stack_bytes                     gauge      goroutine stack memory at the last full capture
+//	leaksentinel_heap_alerts_total               counter    memory alerts (Options.WatchHeap)
 //
 // The values are read from the sentinel at each scrape; a scrape costs
 // nothing to the sentinel but a few short holds of its lock. The gauges of
