@@ -174,6 +174,7 @@ func TestHeapBoundedCacheAndSawtoothLive(t *testing.T) {
 			sawtooth = nil // dropped every ten ticks
 		}
 		runtime.GC()
+		runtime.KeepAlive(sawtooth) // live through the collection
 		ticks <- time.Now()
 	}
 	s.Stop()
