@@ -366,7 +366,7 @@ func uvarint(b []byte) (uint64, int) {
 func fromProfile(p *profile.Profile) (*Snapshot, error) {
 	idx, leak := -1, false
 	for i, st := range p.SampleType {
-		if st.Unit == "count" && (st.Type == "goroutine" || st.Type == "goroutineleak") {
+		if st != nil && st.Unit == "count" && (st.Type == "goroutine" || st.Type == "goroutineleak") {
 			idx, leak = i, st.Type == "goroutineleak"
 			break
 		}
@@ -374,7 +374,9 @@ func fromProfile(p *profile.Profile) (*Snapshot, error) {
 	if idx < 0 {
 		types := make([]string, len(p.SampleType))
 		for i, st := range p.SampleType {
-			types[i] = st.Type + "/" + st.Unit
+			if st != nil {
+				types[i] = st.Type + "/" + st.Unit
+			}
 		}
 		return nil, fmt.Errorf("leaksentinel: profile: not a goroutine profile (sample types %v)", types)
 	}
@@ -383,6 +385,9 @@ func fromProfile(p *profile.Profile) (*Snapshot, error) {
 	var g stack.Goroutine
 	var funcs []string
 	for i, s := range p.Sample {
+		if s == nil {
+			continue
+		}
 		if idx >= len(s.Value) {
 			return nil, fmt.Errorf("leaksentinel: profile: sample %d: %d values, want at least %d", i, len(s.Value), idx+1)
 		}
@@ -398,6 +403,9 @@ func fromProfile(p *profile.Profile) (*Snapshot, error) {
 		g.Leaked = leak
 		funcs = funcs[:0]
 		for _, loc := range s.Location {
+			if loc == nil {
+				continue // a sample naming a location the profile lacks
+			}
 			for _, line := range loc.Line {
 				if line.Function == nil {
 					continue
