@@ -146,12 +146,6 @@ func New[K comparable](cfg Config) *Detector[K] {
 // Samples returns the number of samples observed.
 func (d *Detector[K]) Samples() int { return d.n }
 
-// Leaking reports whether key is a leaking site.
-func (d *Detector[K]) Leaking(key K) bool {
-	s, ok := d.sites[key]
-	return ok && s.leaking
-}
-
 // Tracked reports whether key has a history.
 func (d *Detector[K]) Tracked(key K) bool {
 	_, ok := d.sites[key]
@@ -299,18 +293,4 @@ func (d *Detector[K]) evict() {
 	for _, e := range all[d.cfg.MaxSites:] {
 		delete(d.sites, e.k)
 	}
-}
-
-// Counts returns the floors of key at the finest scale, oldest first, and
-// its current count: the site's recent history.
-func (d *Detector[K]) Counts(key K) (history []int, ok bool) {
-	s, ok := d.sites[key]
-	if !ok {
-		return nil, false
-	}
-	var buf []int32
-	for _, v := range s.levels[0].points(buf) {
-		history = append(history, int(v))
-	}
-	return history, true
 }

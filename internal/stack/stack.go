@@ -56,9 +56,6 @@ func (t *Table) String(id uint32) string {
 	return t.strings[id]
 }
 
-// Len returns the number of distinct strings.
-func (t *Table) Len() int { return len(t.strings) }
-
 // Frame is one frame: interned function and file, and a line.
 type Frame struct {
 	Func, File uint32
