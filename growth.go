@@ -117,20 +117,18 @@ func byGrowth(g *Group, growth map[uint64]int) (creators []Creator, stack Stack)
 	return creators, stack
 }
 
-// newestCreators returns the creators of the n goroutines at site created
-// last, most common first, from a runtime.Stack dump. Goroutine ids grow
-// with creation, so where a leak shares its site (and its frames) with an
-// older healthy pool, the newest goroutines are the leak's: their creator is
-// the line to fix. Where the dump cannot tell (no ids), it returns nil.
-func newestCreators(text []byte, site Site, p classify.Precision, n int) []Creator {
-	type born struct {
-		id      int64
-		creator stack.Frame
-	}
+// born is a goroutine of a dump: its id and its creator.
+type born struct {
+	id      int64
+	creator Frame
+}
+
+// births reads a runtime.Stack dump once and lists, by site (states as a
+// source of precision p reports them), the goroutines' ids and creators.
+func births(text []byte, p classify.Precision) map[Site][]born {
 	var t stack.Table
-	var at []born
+	out := make(map[Site][]born)
 	var funcs []string
-	want := site.State.coarsen(p)
 	dump.Parse(bytes.NewReader(text), &t, func(g *stack.Goroutine) {
 		if g.ID == 0 {
 			return
@@ -140,19 +138,33 @@ func newestCreators(text []byte, site Site, p classify.Precision, n int) []Creat
 			funcs = append(funcs, t.String(f.Func))
 		}
 		i := classify.SiteIndex(len(funcs), func(i int) string { return funcs[i] })
-		if i < 0 || funcs[i] != site.Function || int(g.Frames[i].Line) != site.Line ||
-			t.String(g.Frames[i].File) != site.File || State(t.String(g.State)).coarsen(p) != want {
+		if i < 0 {
 			return
 		}
-		at = append(at, born{g.ID, g.CreatedBy})
+		f := g.Frames[i]
+		site := Site{State: State(t.String(g.State)).coarsen(p), Function: funcs[i], File: t.String(f.File), Line: int(f.Line)}
+		c := g.CreatedBy
+		out[site] = append(out[site], born{g.ID, Frame{Function: t.String(c.Func), File: t.String(c.File), Line: int(c.Line)}})
 	})
+	return out
+}
+
+// newestCreators returns the creators of the n goroutines at site created
+// last, most common first. Goroutine ids grow with creation, so where a
+// leak shares its site (and its frames) with an older healthy pool, the
+// newest goroutines are the leak's: their creator is the line to fix.
+func newestCreators(at []born, n int) []Creator {
 	if len(at) == 0 || n <= 0 {
 		return nil
 	}
+	at = slices.Clone(at)
 	slices.SortFunc(at, func(a, b born) int { return cmp.Compare(b.id, a.id) })
-	counts := make(map[stack.Frame]int)
-	var order []stack.Frame
+	counts := make(map[Frame]int)
+	var order []Frame
 	for _, b := range at[:min(n, len(at))] {
+		if b.creator == (Frame{}) {
+			continue
+		}
 		if counts[b.creator] == 0 {
 			order = append(order, b.creator)
 		}
@@ -160,10 +172,7 @@ func newestCreators(text []byte, site Site, p classify.Precision, n int) []Creat
 	}
 	out := make([]Creator, 0, len(order))
 	for _, f := range order {
-		if f == (stack.Frame{}) {
-			continue
-		}
-		out = append(out, Creator{Frame: Frame{Function: t.String(f.Func), File: t.String(f.File), Line: int(f.Line)}, Count: counts[f]})
+		out = append(out, Creator{Frame: f, Count: counts[f]})
 	}
 	slices.SortStableFunc(out, func(a, b Creator) int { return b.Count - a.Count })
 	return out

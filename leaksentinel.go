@@ -365,12 +365,13 @@ func (s *Sentinel) ignoredGroup(g *Group) bool {
 
 // explanation is what the costlier captures taken for an alert found.
 type explanation struct {
-	dump    *Snapshot // from runtime.Stack, with creators and wait times
-	text    []byte    // the dump's text, for ProfileDir
-	profile *Snapshot // from the goroutine profile, with labels
-	pb      []byte    // the profile, for ProfileDir
-	leak    *Snapshot // from the goroutineleak profile, if asked
-	note    string    // why the goroutineleak profile was not asked
+	dump    *Snapshot       // from runtime.Stack, with creators and wait times
+	text    []byte          // the dump's text, for ProfileDir
+	profile *Snapshot       // from the goroutine profile, with labels
+	pb      []byte          // the profile, for ProfileDir
+	leak    *Snapshot       // from the goroutineleak profile, if asked
+	note    string          // why the goroutineleak profile was not asked
+	births  map[Site][]born // the dump's goroutine ids and creators, by site
 }
 
 // explain takes, once per sample with alerts, the captures that say more
@@ -492,7 +493,12 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 		// Stacks cannot tell goroutines apart when a pool and a leak
 		// run the same function; creation order can: the goroutines
 		// that arrived over the window are the newest.
-		if newest := newestCreators(ex.text, ev.Key, snap.precision, ev.Growth); len(newest) > 0 {
+		if ex.births == nil {
+			ex.births = births(ex.text, snap.precision) // once per explanation
+		}
+		site := ev.Key
+		site.State = site.State.coarsen(snap.precision)
+		if newest := newestCreators(ex.births[site], ev.Growth); len(newest) > 0 {
 			l.Creators = leadWith(l.Creators, newest)
 		}
 		l.OldestWait = g.OldestWait
