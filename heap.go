@@ -237,7 +237,7 @@ func (s *Sentinel) writeHeapProfiles(now time.Time) (base, cur string) {
 		name string
 		data []byte
 	}{{base, s.heap.profiles[0].data}, {cur, b.Bytes()}} {
-		if err := os.WriteFile(f.name, f.data, 0o600); err != nil {
+		if err := writeFile(f.name, f.data); err != nil {
 			s.opts.Logger.Error("leaksentinel: writing heap profile", "err", err)
 			return "", ""
 		}

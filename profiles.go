@@ -49,12 +49,35 @@ func (s *Sentinel) writeProfiles(now time.Time, kind string, ex *explanation) {
 		if f.data == nil {
 			continue
 		}
-		if err := os.WriteFile(f.name, f.data, 0o600); err != nil {
+		if err := writeFile(f.name, f.data); err != nil {
 			s.opts.Logger.Error("leaksentinel: writing profile", "err", err)
 			return
 		}
 	}
 	s.opts.Logger.Info("leaksentinel: profile written", "file", base+".pb.gz")
+}
+
+// writeFile writes data to name, readable by the owner only, so that name
+// never holds a partial file: the data goes to a temporary file in the same
+// directory (named so that pruning ignores it) and is renamed into place.
+// A reader (go tool pprof, a collector tailing the directory) sees the
+// whole file or none.
+func writeFile(name string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+profilePrefix+"*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // pruneProfiles removes the oldest captures beyond keep. A capture is the

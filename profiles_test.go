@@ -198,3 +198,29 @@ func (h recordHook) Handle(_ context.Context, r slog.Record) error {
 func (h recordHook) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 func (h recordHook) WithGroup(string) slog.Handler { return h }
+
+// A profile appears whole under its name or not at all, and no temporary
+// file is left behind.
+func TestWriteFileIsAtomic(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, profilePrefix+"x-alert.pb.gz")
+	require.NoError(t, writeFile(name, []byte("first")))
+	require.NoError(t, writeFile(name, []byte("second")))
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "second", string(got))
+	fi, err := os.Stat(name)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left")
+
+	// Renaming onto a directory fails: the temporary file goes too.
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "taken"), 0o700))
+	require.Error(t, writeFile(filepath.Join(dir, "taken"), []byte("x")))
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2)
+	assert.Error(t, writeFile(filepath.Join(dir, "missing", "f"), []byte("x")))
+}
