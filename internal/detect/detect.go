@@ -152,6 +152,16 @@ func (d *Detector[K]) Tracked(key K) bool {
 	return ok
 }
 
+// Restart forgets key's history, verdict included: its next verdict needs
+// a full window of new samples.
+func (d *Detector[K]) Restart(key K) {
+	if s, ok := d.sites[key]; ok {
+		c := s.count
+		*s = *d.newSite()
+		s.count = c
+	}
+}
+
 // Len returns the number of sites tracked.
 func (d *Detector[K]) Len() int { return len(d.sites) }
 

@@ -144,3 +144,31 @@ func BenchmarkObserve(b *testing.B) {
 		d.Observe(counts)
 	}
 }
+
+// Restart clears a verdict and the history behind it: the site needs a
+// full window of new samples before it is reported again.
+func TestRestart(t *testing.T) {
+	d := New[string](cfg)
+	leakAt := 0
+	for i := 1; i <= 100 && leakAt == 0; i++ {
+		for _, ev := range d.Observe(map[string]int{"site": i, "other": 5}) {
+			if ev.Kind == Leak {
+				leakAt = i
+			}
+		}
+	}
+	require.Equal(t, cfg.Window, leakAt)
+	d.Restart("site")
+	d.Restart("absent") // no-op
+	assert.True(t, d.Tracked("site"))
+	again := 0
+	for i := leakAt + 1; i <= leakAt+100 && again == 0; i++ {
+		for _, ev := range d.Observe(map[string]int{"site": i, "other": 5}) {
+			require.NotEqual(t, Resolved, ev.Kind, "a restarted site has no verdict to resolve")
+			if ev.Kind == Leak {
+				again = i
+			}
+		}
+	}
+	assert.Equal(t, leakAt+cfg.Window, again, "a full window after the restart")
+}
