@@ -45,6 +45,7 @@ type Sentinel struct {
 	det       *detect.Detector[Site]
 	times     []time.Time   // sample times, a ring over the detector's horizon
 	heapLive  []uint64      // live heap at those samples
+	goids     []int64       // the goroutine clock at those samples (turnover.go)
 	heap      *heapWatch    // nil unless WatchHeap
 	skipped   int           // consecutive samples skipped
 	waiting   int64         // waiting goroutines at the last full capture
@@ -139,6 +140,7 @@ func newSentinel(o Options) *Sentinel {
 		det:       detect.New[Site](detect.Standard(o.Window, o.MinGrowth, o.MaxSites)),
 		times:     make([]time.Time, detect.Standard(o.Window, 0, 0).Horizon()+1),
 		heapLive:  make([]uint64, detect.Standard(o.Window, 0, 0).Horizon()+1),
+		goids:     make([]int64, detect.Standard(o.Window, 0, 0).Horizon()+1),
 		lastProbe: -o.Window,
 		ignored:   make(map[Site]bool),
 		leaks:     make(map[Site]Leak),
@@ -261,6 +263,10 @@ func (s *Sentinel) sample() {
 		return
 	}
 	s.waiting = waiting
+	var clock int64 // every goroutine of snap has an id below it
+	if s.opts.capture == nil {
+		clock = goidClock()
+	}
 	if s.opts.ProfileDir != "" && s.det.Samples() == 0 {
 		s.writeProfiles(now, "baseline", nil)
 	}
@@ -273,6 +279,7 @@ func (s *Sentinel) sample() {
 	}
 	events := s.det.Observe(counts)
 	s.keepTimes(now, snap.Memory)
+	s.keepGoid(clock)
 	s.keepStacks(snap, counts)
 
 	var alerts []Leak
@@ -282,6 +289,12 @@ func (s *Sentinel) sample() {
 		case detect.Leak, detect.Grew:
 			if ex == nil {
 				ex = s.explain(snap, events)
+			}
+			if ev.Kind == detect.Leak && s.turnedOver(ev, ex.bornAt(ev.Key, snap.precision)) {
+				s.det.Restart(ev.Key)
+				s.opts.Logger.Debug("leaksentinel: site rose, but none of its goroutines stayed: load, not a leak",
+					"site", ev.Key.String(), "count", ev.Count, "growth", ev.Growth)
+				continue
 			}
 			if l, ok := s.leak(snap, ev, now, ex); ok {
 				alerts = append(alerts, l)
@@ -372,6 +385,19 @@ type explanation struct {
 	leak    *Snapshot       // from the goroutineleak profile, if asked
 	note    string          // why the goroutineleak profile was not asked
 	births  map[Site][]born // the dump's goroutine ids and creators, by site
+}
+
+// bornAt returns the goroutines of site in the dump, by the dump's
+// precision p; nil without a dump. The dump is read once.
+func (ex *explanation) bornAt(site Site, p classify.Precision) []born {
+	if ex.text == nil {
+		return nil
+	}
+	if ex.births == nil {
+		ex.births = births(ex.text, p)
+	}
+	site.State = site.State.coarsen(p)
+	return ex.births[site]
 }
 
 // explain takes, once per sample with alerts, the captures that say more
@@ -493,12 +519,7 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 		// Stacks cannot tell goroutines apart when a pool and a leak
 		// run the same function; creation order can: the goroutines
 		// that arrived over the window are the newest.
-		if ex.births == nil {
-			ex.births = births(ex.text, snap.precision) // once per explanation
-		}
-		site := ev.Key
-		site.State = site.State.coarsen(snap.precision)
-		if newest := newestCreators(ex.births[site], ev.Growth); len(newest) > 0 {
+		if newest := newestCreators(ex.bornAt(ev.Key, snap.precision), ev.Growth); len(newest) > 0 {
 			l.Creators = leadWith(l.Creators, newest)
 		}
 		l.OldestWait = g.OldestWait
