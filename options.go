@@ -19,10 +19,12 @@ const (
 	// DefaultWindow is the number of samples over which a site's floor
 	// must keep rising before it is reported: 4 minutes at the default
 	// interval while goroutines pile up (a capture every tick), up to 24
-	// while nothing grows. It is the shortest window with no false alarm
-	// on the corpus: a ramp that ends in a plateau is reported when it
-	// lasts half the window or more, and the corpus's slowest benign ramps
-	// last 8 to 11 samples (see the README for the figures).
+	// while nothing grows. The corpus has no false alarm from 18 samples
+	// up; 24 keeps a margin. A ramp of long-lived goroutines that ends in
+	// a plateau is reported when it lasts half the window or more (the
+	// corpus's slowest last 8 to 11 samples); one of goroutines that live
+	// less than a third of the window is not, however long (see the
+	// README for the figures).
 	DefaultWindow = 24
 	// DefaultMinGrowth is the smallest rise of a site's floor over the
 	// window that counts as a leak.
@@ -53,7 +55,9 @@ type Options struct {
 	// lowest count over stretches of samples) must rise steadily before
 	// the site is reported. Bursts that drain and pools that grow to a
 	// bound are not reported, nor ramps that end in a plateau within half
-	// the window: set it to at least twice your longest warm-up or ramp.
+	// the window, nor growing load whose goroutines leave within a third
+	// of it (they are told apart by age before an alert): set it to at
+	// least twice your longest warm-up of long-lived goroutines.
 	// Slower leaks are found on windows of 2, 4 and 8 times as many
 	// samples. A sample is a full capture: every tick while goroutines
 	// pile up, every MaxSkip+1 ticks while nothing grows (see MaxSkip).
