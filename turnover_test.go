@@ -247,6 +247,41 @@ func TestWakingLeakIsALeak(t *testing.T) {
 	assert.Zero(t, d.vetoes(t))
 }
 
+// A chain of goroutines, each waiting a tick, then starting the next and
+// returning, has only young goroutines, yet a chain never ends: one more
+// chain a tick is a leak.
+func TestRespawningLeakIsALeak(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as TestRampIsNotALeak
+	const window = 12
+	d := startDriven(t, window)
+	beat := newBeat()
+	var wg sync.WaitGroup
+	defer func() { beat.stop(); wg.Wait() }()
+	for i := range 3 * window {
+		wg.Add(1)
+		go beat.link(&wg)
+		beat.next()
+		waitParked(t, beatLinkFunc, i+1)
+		d.tick()
+	}
+	leaks := d.leaks()
+	require.NotEmpty(t, leaks)
+	assert.Equal(t, beatLinkFunc, leaks[0].Function)
+}
+
+const beatLinkFunc = "github.com/leaksentinel/leaksentinel.(*beat).link"
+
+// link waits for the next beat, then hands over to a new goroutine.
+func (b *beat) link(wg *sync.WaitGroup) {
+	defer wg.Done()
+	select {
+	case <-b.current():
+		wg.Add(1)
+		go b.link(wg)
+	case <-b.done:
+	}
+}
+
 // beat wakes every goroutine in its loop once a tick, like a ticker.
 type beat struct {
 	mu   sync.Mutex
