@@ -71,6 +71,7 @@ type Stats struct {
 	Alerts        int           // alerts logged, repeats included
 	Dropped       int           // alerts OnLeak never got because its queue was full
 	HeapAlerts    int           // memory alerts (WatchHeap)
+	TurnedOver    int           // rises not reported: none of the site's goroutines stayed
 	LastDuration  time.Duration // the last full sample's work
 	TotalDuration time.Duration // all full samples' work
 	// Durations is the distribution of full samples' work.
@@ -292,6 +293,9 @@ func (s *Sentinel) sample() {
 			}
 			if ev.Kind == detect.Leak && s.turnedOver(ev, ex.bornAt(ev.Key, snap.precision)) {
 				s.det.Restart(ev.Key)
+				s.mu.Lock()
+				s.stats.TurnedOver++
+				s.mu.Unlock()
 				s.opts.Logger.Debug("leaksentinel: site rose, but none of its goroutines stayed: load, not a leak",
 					"site", ev.Key.String(), "count", ev.Count, "growth", ev.Growth)
 				continue

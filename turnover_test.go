@@ -180,6 +180,7 @@ func TestRampIsNotALeak(t *testing.T) {
 	}
 	assert.Empty(t, d.leaks())
 	assert.Positive(t, d.vetoes(t), "the floor rose as a leak's does; the site was judged by its goroutines' ages")
+	assert.Equal(t, d.vetoes(t), d.s.Stats().TurnedOver)
 }
 
 // The same ramp where the goroutines never leave is a leak.
