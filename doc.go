@@ -38,6 +38,11 @@
 // site when they rise steadily across the whole window. Settings count
 // samples, not seconds, so they mean the same at any interval.
 //
+// Load that keeps growing raises a floor too. Before it alerts, the
+// sentinel checks that the goroutines stay: if none of those the site held
+// once its floor had risen is left (goroutine ids tell their age), the site
+// turned over and is judged afresh over a new window ([Stats].TurnedOver).
+//
 // # Cost
 //
 // Each tick reads the number of waiting goroutines from runtime/metrics
