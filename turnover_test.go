@@ -230,21 +230,7 @@ func TestLeakBehindChurnIsFound(t *testing.T) {
 // A leaked goroutine that wakes on every tick and parks again has a wait
 // age that never grows; it stays, so it is reported.
 func TestWakingLeakIsALeak(t *testing.T) {
-	const window = 12
-	d := startDriven(t, window)
-	beat := newBeat()
-	var wg sync.WaitGroup
-	defer func() { beat.stop(); wg.Wait() }()
-	for i := range 3 * window {
-		wg.Add(1)
-		go beat.loop(&wg)
-		beat.next()
-		waitParked(t, beatLoopFunc, i+1)
-		d.tick()
-	}
-	leaks := d.leaks()
-	require.NotEmpty(t, leaks)
-	assert.Equal(t, beatLoopFunc, leaks[0].Function)
+	d := leakOnBeats(t, (*beat).loop, beatLoopFunc)
 	assert.Zero(t, d.vetoes(t))
 }
 
@@ -253,6 +239,13 @@ func TestWakingLeakIsALeak(t *testing.T) {
 // chain a tick is a leak.
 func TestRespawningLeakIsALeak(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as TestRampIsNotALeak
+	leakOnBeats(t, (*beat).link, beatLinkFunc)
+}
+
+// leakOnBeats starts one more goroutine running start each tick, beats
+// once a tick, and checks that the sentinel reports the site of fn.
+func leakOnBeats(t *testing.T, start func(*beat, *sync.WaitGroup), fn string) *driven {
+	t.Helper()
 	const window = 12
 	d := startDriven(t, window)
 	beat := newBeat()
@@ -260,14 +253,15 @@ func TestRespawningLeakIsALeak(t *testing.T) {
 	defer func() { beat.stop(); wg.Wait() }()
 	for i := range 3 * window {
 		wg.Add(1)
-		go beat.link(&wg)
+		go start(beat, &wg)
 		beat.next()
-		waitParked(t, beatLinkFunc, i+1)
+		waitParked(t, fn, i+1)
 		d.tick()
 	}
 	leaks := d.leaks()
 	require.NotEmpty(t, leaks)
-	assert.Equal(t, beatLinkFunc, leaks[0].Function)
+	assert.Equal(t, fn, leaks[0].Function)
+	return d
 }
 
 const beatLinkFunc = "github.com/leaksentinel/leaksentinel.(*beat).link"
