@@ -21,6 +21,7 @@
 //	leaksentinel_heap_live_bytes                 gauge      live heap at the last full capture (the floor of the sawtooth)
 //	leaksentinel_stack_bytes                     gauge      goroutine stack memory at the last full capture
 //	leaksentinel_heap_alerts_total               counter    memory alerts (Options.WatchHeap)
+//	leaksentinel_turned_over_total               counter    rises not reported: none of the site's goroutines stayed
 //
 // The values are read from the sentinel at each scrape; a scrape costs
 // nothing to the sentinel but a few short holds of its lock. The gauges of
@@ -75,7 +76,7 @@ type Collector struct {
 	top  int
 	desc struct {
 		goroutines, site, leaks, leaking, duration, dropped *prometheus.Desc
-		heapLive, stacks, heapAlerts                        *prometheus.Desc
+		heapLive, stacks, heapAlerts, turnedOver            *prometheus.Desc
 	}
 }
 
@@ -113,13 +114,15 @@ func newCollector(src source, opts Options) *Collector {
 		"Memory of goroutine stacks at the sentinel's last full capture.", nil, nil)
 	d.heapAlerts = prometheus.NewDesc("leaksentinel_heap_alerts_total",
 		"Memory alerts: the live heap kept rising while no goroutine site did (Options.WatchHeap).", nil, nil)
+	d.turnedOver = prometheus.NewDesc("leaksentinel_turned_over_total",
+		"Sites whose floor rose like a leak's but whose goroutines had all been replaced: growing load, not reported.", nil, nil)
 	return c
 }
 
 // Describe implements [prometheus.Collector].
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.desc
-	for _, desc := range []*prometheus.Desc{d.goroutines, d.site, d.leaks, d.leaking, d.duration, d.dropped, d.heapLive, d.stacks, d.heapAlerts} {
+	for _, desc := range []*prometheus.Desc{d.goroutines, d.site, d.leaks, d.leaking, d.duration, d.dropped, d.heapLive, d.stacks, d.heapAlerts, d.turnedOver} {
 		ch <- desc
 	}
 }
@@ -135,6 +138,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(d.leaking, prometheus.GaugeValue, float64(len(leaks)))
 	ch <- histogram(d.duration, st.Durations)
 	ch <- constMetric(d.heapAlerts, prometheus.CounterValue, float64(st.HeapAlerts))
+	ch <- constMetric(d.turnedOver, prometheus.CounterValue, float64(st.TurnedOver))
 	if snap == nil {
 		return
 	}

@@ -60,7 +60,7 @@ func newFakeSource() *fakeSource {
 			Memory: leaksentinel.Memory{HeapLive: 48 << 20, Stacks: 1 << 20, Total: 96 << 20, GCCycles: 12}},
 		leaks: []leaksentinel.Leak{{Site: leaking, Count: 3, Growth: 3}},
 		stats: leaksentinel.Stats{
-			Ticks: 12, Captures: 9, Leaks: 1, Alerts: 2, Dropped: 1,
+			Ticks: 12, Captures: 9, Leaks: 1, Alerts: 2, Dropped: 1, TurnedOver: 2,
 			Durations: leaksentinel.Histogram{
 				Bounds: []time.Duration{100 * time.Microsecond, time.Millisecond, 10 * time.Millisecond},
 				Counts: []uint64{2, 5, 1, 1},
