@@ -41,6 +41,7 @@ const handlerSites = 100
 //	memory           the process's memory at the last capture ([Memory]), null before it:
 //	  heap_live_bytes, stack_bytes, total_bytes, gc_cycles
 //	heap_alerts      memory alerts so far ([Stats].HeapAlerts)
+//	turned_over      rises not reported: none of the site's goroutines stayed ([Stats].TurnedOver)
 //	sites            the leaking sites, largest first, then the 100 largest others:
 //	  state                why the goroutines are parked ([State])
 //	  function, file, line the site's frame ([Site])
@@ -113,6 +114,7 @@ type view struct {
 	Omitted    int         `json:"sites_omitted"`
 	Memory     *memoryView `json:"memory"`
 	HeapAlerts int         `json:"heap_alerts"`
+	TurnedOver int         `json:"turned_over"`
 	Sites      []siteView  `json:"sites"`
 }
 
@@ -165,6 +167,7 @@ func (s *Sentinel) buildView(limit int, detail bool) view {
 		Leaking:    len(leaks),
 		Dropped:    st.Dropped,
 		HeapAlerts: st.HeapAlerts,
+		TurnedOver: st.TurnedOver,
 		Sites:      []siteView{},
 	}
 	leaking := make(map[Site]Leak, len(leaks))
