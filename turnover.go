@@ -53,8 +53,8 @@ const goidBatch = 16
 // Creating goidBatch+1 goroutines in a row from one P uses up its batch and
 // takes a new one, whose ids are above every id handed out so far. It
 // costs that many goroutines and one-goroutine tracebacks (no stop of the
-// world): about 55 µs (BenchmarkGoidClock), against milliseconds for the
-// capture it follows.
+// world): about 55 µs (BenchmarkGoidClock), against 1.5 ms for the
+// capture it follows at 1,000 goroutines.
 func goidClock() int64 {
 	ids := make(chan int64, goidBatch+1)
 	for range goidBatch + 1 {
