@@ -1,14 +1,12 @@
 package leaksentinel
 
 import (
-	"bytes"
 	"cmp"
 	"hash/maphash"
 	"slices"
 	"strconv"
 
 	"github.com/leaksentinel/leaksentinel/internal/classify"
-	"github.com/leaksentinel/leaksentinel/internal/dump"
 	"github.com/leaksentinel/leaksentinel/internal/stack"
 )
 
@@ -123,30 +121,35 @@ type born struct {
 	creator Frame
 }
 
-// births reads a runtime.Stack dump once and lists, by site (states as a
-// source of precision p reports them), the goroutines' ids and creators.
-func births(text []byte, p classify.Precision) map[Site][]born {
-	var t stack.Table
-	out := make(map[Site][]born)
-	var funcs []string
-	dump.Parse(bytes.NewReader(text), &t, func(g *stack.Goroutine) {
-		if g.ID == 0 {
-			return
-		}
-		funcs = funcs[:0]
-		for _, f := range g.Frames {
-			funcs = append(funcs, t.String(f.Func))
-		}
-		i := classify.SiteIndex(len(funcs), func(i int) string { return funcs[i] })
-		if i < 0 {
-			return
-		}
-		f := g.Frames[i]
-		site := Site{State: State(t.String(g.State)).coarsen(p), Function: funcs[i], File: t.String(f.File), Line: int(f.Line)}
-		c := g.CreatedBy
-		out[site] = append(out[site], born{g.ID, Frame{Function: t.String(c.Func), File: t.String(c.File), Line: int(c.Line)}})
-	})
-	return out
+// births lists, by site (states as a source of precision p reports
+// them), the ids and creators of a dump's goroutines, handed to add one by
+// one as parseDump reads them.
+type births struct {
+	p     classify.Precision
+	at    map[Site][]born
+	funcs []string
+}
+
+func newBirths(p classify.Precision) *births {
+	return &births{p: p, at: make(map[Site][]born)}
+}
+
+func (b *births) add(t *stack.Table, g *stack.Goroutine) {
+	if g.ID == 0 {
+		return
+	}
+	b.funcs = b.funcs[:0]
+	for _, f := range g.Frames {
+		b.funcs = append(b.funcs, t.String(f.Func))
+	}
+	i := classify.SiteIndex(len(b.funcs), func(i int) string { return b.funcs[i] })
+	if i < 0 {
+		return
+	}
+	f := g.Frames[i]
+	site := Site{State: State(t.String(g.State)).coarsen(b.p), Function: b.funcs[i], File: t.String(f.File), Line: int(f.Line)}
+	c := g.CreatedBy
+	b.at[site] = append(b.at[site], born{g.ID, Frame{Function: t.String(c.Func), File: t.String(c.File), Line: int(c.Line)}})
 }
 
 // newestCreators returns the creators of the n goroutines at site created

@@ -388,18 +388,12 @@ type explanation struct {
 	pb      []byte          // the profile, for ProfileDir
 	leak    *Snapshot       // from the goroutineleak profile, if asked
 	note    string          // why the goroutineleak profile was not asked
-	births  map[Site][]born // the dump's goroutine ids and creators, by site
+	births  map[Site][]born // the dump's goroutine ids and creators, by site, read with dump
 }
 
-// bornAt returns the goroutines of site in the dump, by the dump's
-// precision p; nil without a dump. The dump is read once.
+// bornAt returns the goroutines of site in the dump, comparing states at
+// the capture's precision p; nil without a dump.
 func (ex *explanation) bornAt(site Site, p classify.Precision) []born {
-	if ex.text == nil {
-		return nil
-	}
-	if ex.births == nil {
-		ex.births = births(ex.text, p)
-	}
 	site.State = site.State.coarsen(p)
 	return ex.births[site]
 }
@@ -412,8 +406,9 @@ func (s *Sentinel) explain(snap *Snapshot, events []detect.Event[Site]) *explana
 	ex := &explanation{}
 	if s.opts.DumpLimit >= 0 && snap.Total <= s.opts.DumpLimit && s.opts.capture == nil {
 		ex.text = s.stackDump(snap.Total)
-		if d, err := ParseDump(bytes.NewReader(ex.text)); d != nil {
-			ex.dump = d
+		b := newBirths(snap.precision)
+		if d, err := parseDump(bytes.NewReader(ex.text), b.add); d != nil {
+			ex.dump, ex.births = d, b.at
 		} else {
 			s.opts.Logger.Error("leaksentinel: reading own dump", "err", err)
 		}

@@ -195,6 +195,13 @@ func appendStack(dst []Stack, stk *stack.Stack, st *stack.Table, frame func(stac
 // goroutines, ParseDump returns them even with an error: a dump cut short
 // yields every complete goroutine and an error wrapping [ErrTruncated].
 func ParseDump(r io.Reader) (*Snapshot, error) {
+	return parseDump(r, nil)
+}
+
+// parseDump is ParseDump that also hands each goroutine, as it is read, to
+// each when not nil: one pass over a dump serves what the snapshot drops
+// (goroutine ids, see births).
+func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapshot, error) {
 	r, err := maybeGunzip(r)
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: dump: %w", err)
@@ -206,6 +213,9 @@ func ParseDump(r io.Reader) (*Snapshot, error) {
 			b = stack.NewBuilder(&t, classify.Text)
 		}
 		b.Add(g)
+		if each != nil {
+			each(&t, g)
+		}
 	})
 	if err != nil {
 		err = fmt.Errorf("leaksentinel: dump: %w", err)

@@ -1,6 +1,7 @@
 package leaksentinel
 
 import (
+	"bytes"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -363,7 +364,10 @@ func TestGoidClockIsAnUpperBound(t *testing.T) {
 		clock := goidClock()
 		buf := make([]byte, 8<<20)
 		n := 0
-		for site, at := range births(buf[:runtime.Stack(buf, true)], classify.Text) {
+		b := newBirths(classify.Text)
+		_, err := parseDump(bytes.NewReader(buf[:runtime.Stack(buf, true)]), b.add)
+		require.NoError(t, err)
+		for site, at := range b.at {
 			if !strings.Contains(site.Function, "TestGoidClockIsAnUpperBound") {
 				continue
 			}
