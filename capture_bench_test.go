@@ -4,30 +4,17 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/metrics"
-	"sync"
 	"testing"
+
+	"github.com/leaksentinel/leaksentinel/internal/parktest"
 )
 
 // parkMany parks n goroutines 3 to 10 frames deep on a few sites, like a
-// service's worker pools and stuck requests, and returns a func that
-// releases them.
+// service's worker pools and stuck requests (parktest.Park), waits until
+// every one is blocked, and returns a func that releases them.
 func parkMany(tb testing.TB, n int) (release func()) {
 	tb.Helper()
-	var wg sync.WaitGroup
-	chans := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
-	var mu sync.Mutex
-	mu.Lock()
-	parked := make(chan struct{}, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			benchDeep(3+i%8, i%4, chans, &mu, parked)
-		}()
-	}
-	for range n {
-		<-parked
-	}
+	release = parktest.Park(n)
 	// Let the last ones reach their park.
 	for runtime.Gosched(); ; runtime.Gosched() {
 		s, err := Capture()
@@ -41,31 +28,8 @@ func parkMany(tb testing.TB, n int) (release func()) {
 			}
 		}
 		if blocked >= n {
-			break
+			return release
 		}
-	}
-	return func() {
-		for _, c := range chans {
-			close(c)
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
-}
-
-//go:noinline
-func benchDeep(depth, kind int, chans []chan struct{}, mu *sync.Mutex, parked chan<- struct{}) {
-	if depth > 0 {
-		benchDeep(depth-1, kind, chans, mu, parked)
-		return
-	}
-	parked <- struct{}{}
-	switch kind {
-	case 0, 1, 2:
-		<-chans[kind]
-	default:
-		mu.Lock()
-		mu.Unlock()
 	}
 }
 

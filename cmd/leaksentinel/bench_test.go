@@ -6,13 +6,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/leaksentinel/leaksentinel/internal/parktest"
 )
 
 // BenchmarkGroup100k runs the binary's group on a real runtime.Stack dump
 // of 100,000 parked goroutines, taken from this process, 3 to 10 frames
-// deep on a few sites as parkMany in the root package parks them: the
+// deep on a few sites (parktest.Park, as the root package's benchmarks): the
 // issue asks for an answer in about a second.
 //
 //	go test -run '^$' -bench Group100k ./cmd/leaksentinel
@@ -42,51 +43,19 @@ func BenchmarkGroup100k(b *testing.B) {
 	}
 }
 
-// parkedDump parks n goroutines, returns runtime.Stack(all) once every one
-// is parked, and releases them.
+// parkedDump parks n goroutines (parktest.Park), returns runtime.Stack(all)
+// once every one is parked, and releases them.
 func parkedDump(b *testing.B, n int) []byte {
 	b.Helper()
-	var wg sync.WaitGroup
-	chans := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
-	var mu sync.Mutex
-	mu.Lock()
-	parked := make(chan struct{}, n)
-	for i := range n {
-		wg.Go(func() { deep(3+i%8, i%4, chans, &mu, parked) })
-	}
-	for range n {
-		<-parked
-	}
+	release := parktest.Park(n)
+	defer release()
 	buf := make([]byte, 256<<20)
-	var data []byte
 	for {
 		runtime.Gosched()
-		data = buf[:runtime.Stack(buf, true)]
+		data := buf[:runtime.Stack(buf, true)]
 		// Every goroutine has reached its park when none is runnable.
 		if !strings.Contains(string(data), " [runnable]:\n") {
-			break
+			return data
 		}
-	}
-	for _, c := range chans {
-		close(c)
-	}
-	mu.Unlock()
-	wg.Wait()
-	return data
-}
-
-//go:noinline
-func deep(depth, kind int, chans []chan struct{}, mu *sync.Mutex, parked chan<- struct{}) {
-	if depth > 0 {
-		deep(depth-1, kind, chans, mu, parked)
-		return
-	}
-	parked <- struct{}{}
-	switch kind {
-	case 0, 1, 2:
-		<-chans[kind]
-	default:
-		mu.Lock()
-		mu.Unlock()
 	}
 }
