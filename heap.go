@@ -244,18 +244,3 @@ func (s *Sentinel) writeHeapProfiles(now time.Time) (base, cur string) {
 	}
 	return base, cur
 }
-
-// heapAt returns the live heap recorded at sample i, if still remembered.
-func (s *Sentinel) heapAt(i int) (uint64, bool) {
-	if i < 1 || s.det.Samples()-i >= len(s.heapLive) {
-		return 0, false
-	}
-	return s.heapLive[i%len(s.heapLive)], true
-}
-
-// keepTimes remembers the time and live heap of the sample just taken.
-func (s *Sentinel) keepTimes(now time.Time, m Memory) {
-	i := s.det.Samples() % len(s.times)
-	s.times[i] = now
-	s.heapLive[i] = m.HeapLive
-}

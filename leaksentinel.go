@@ -43,9 +43,7 @@ type Sentinel struct {
 
 	// Owned by the sampling goroutine.
 	det       *detect.Detector[Site]
-	times     []time.Time   // sample times, a ring over the detector's horizon
-	heapLive  []uint64      // live heap at those samples
-	goids     []int64       // the goroutine clock at those samples (turnover.go)
+	marks     []mark        // what each sample left, a ring over the detector's horizon
 	heap      *heapWatch    // nil unless WatchHeap
 	skipped   int           // consecutive samples skipped
 	waiting   int64         // waiting goroutines at the last full capture
@@ -139,9 +137,7 @@ func newSentinel(o Options) *Sentinel {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		det:       detect.New[Site](detect.Standard(o.Window, o.MinGrowth, o.MaxSites)),
-		times:     make([]time.Time, detect.Standard(o.Window, 0, 0).Horizon()+1),
-		heapLive:  make([]uint64, detect.Standard(o.Window, 0, 0).Horizon()+1),
-		goids:     make([]int64, detect.Standard(o.Window, 0, 0).Horizon()+1),
+		marks:     make([]mark, detect.Standard(o.Window, 0, 0).Horizon()+1),
 		lastProbe: -o.Window,
 		ignored:   make(map[Site]bool),
 		leaks:     make(map[Site]Leak),
@@ -279,8 +275,7 @@ func (s *Sentinel) sample() {
 		}
 	}
 	events := s.det.Observe(counts)
-	s.keepTimes(now, snap.Memory)
-	s.keepGoid(clock)
+	s.marks[s.det.Samples()%len(s.marks)] = mark{time: now, heapLive: snap.Memory.HeapLive, goid: clock}
 	s.keepStacks(snap, counts)
 
 	var alerts []Leak
@@ -503,7 +498,8 @@ func match(s *Snapshot, site Site, p classify.Precision) *Group {
 // dropped for its creators.
 func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex *explanation) (Leak, bool) {
 	l := Leak{Site: ev.Key, Count: ev.Count, Growth: ev.Growth}
-	l.Since = s.sampleTime(ev.Start)
+	start, _ := s.markAt(ev.Start)
+	l.Since = start.time
 	if d := now.Sub(l.Since); d > 0 && !l.Since.IsZero() {
 		l.Rate = float64(ev.Growth) / d.Minutes()
 	}
@@ -537,8 +533,8 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 	case ex.leak != nil:
 		l.Confirmed = match(ex.leak, ev.Key, snap.precision) != nil
 	}
-	if h0, ok := s.heapAt(ev.Start); ok && snap.Memory.HeapLive > 0 && h0 > 0 {
-		l.HeapGrowth = int64(snap.Memory.HeapLive) - int64(h0)
+	if snap.Memory.HeapLive > 0 && start.heapLive > 0 {
+		l.HeapGrowth = int64(snap.Memory.HeapLive) - int64(start.heapLive)
 	}
 	if total := s.metrics[0].Value.Uint64(); total > 0 {
 		stacks := s.metrics[1].Value.Uint64()
@@ -565,12 +561,21 @@ func (s *Sentinel) createdByIgnored(creators []Creator) bool {
 	return true
 }
 
-// sampleTime returns the time of sample i, if still remembered.
-func (s *Sentinel) sampleTime(i int) time.Time {
-	if i < 1 || s.det.Samples()-i >= len(s.times) {
-		return time.Time{}
+// mark is what the sentinel keeps of each sample for the alerts whose
+// window it starts: when it was taken, the live heap then, and the
+// goroutine clock (turnover.go; zero when not read).
+type mark struct {
+	time     time.Time
+	heapLive uint64
+	goid     int64
+}
+
+// markAt returns the mark of sample i, if still remembered.
+func (s *Sentinel) markAt(i int) (mark, bool) {
+	if i < 1 || s.det.Samples()-i >= len(s.marks) {
+		return mark{}, false
 	}
-	return s.times[i%len(s.times)]
+	return s.marks[i%len(s.marks)], true
 }
 
 func (s *Sentinel) resolve(ev detect.Event[Site]) {

@@ -87,19 +87,6 @@ func parseGoid(b []byte) int64 {
 	return id
 }
 
-// keepGoid remembers the goroutine clock at the sample just taken.
-func (s *Sentinel) keepGoid(id int64) {
-	s.goids[s.det.Samples()%len(s.goids)] = id
-}
-
-// goidAt returns the goroutine clock at sample i, if still remembered.
-func (s *Sentinel) goidAt(i int) (int64, bool) {
-	if i < 1 || s.det.Samples()-i >= len(s.goids) || s.goids[i%len(s.goids)] == 0 {
-		return 0, false
-	}
-	return s.goids[i%len(s.goids)], true
-}
-
 // turnedOver reports whether none of the goroutines at a site found
 // leaking by ev were there when the window's last third began: the floor
 // had risen by then (the detector compares the last third's floor with the
@@ -117,10 +104,11 @@ func (s *Sentinel) turnedOver(ev detect.Event[Site], at []born) bool {
 	if len(at) == 0 {
 		return false
 	}
-	clock, ok := s.goidAt(ev.Start + ev.Span - ev.Span/3)
-	if !ok {
+	m, ok := s.markAt(ev.Start + ev.Span - ev.Span/3)
+	if !ok || m.goid == 0 {
 		return false
 	}
+	clock := m.goid
 	oldest := at[0].id
 	for _, b := range at {
 		if b.creator.Function == ev.Key.Function {
