@@ -56,21 +56,28 @@ func (f *fake) clock() time.Time {
 	return f.now
 }
 
-// tick makes the sentinel take one sample and waits until it has. A
-// fake's capture never fails and is never skipped, so every sample ends
-// with Captures counting it. Start's first sample runs before the loop
-// reads a tick; it is waited for first, or a count set just after this
-// tick could reach the sample this tick asked for.
+// tick makes the sentinel take one sample and waits until it has.
 func (f *fake) tick(t *testing.T, s *Sentinel) {
 	t.Helper()
+	f.mu.Lock()
+	f.now = f.now.Add(10 * time.Second)
+	now := f.now
+	f.mu.Unlock()
+	sampleOnce(s, f.ticks, now)
+}
+
+// sampleOnce sends a tick on ticks, the sentinel's tick source, and waits
+// until s has taken the sample it asked for. It needs a sentinel whose
+// every tick captures (a fake's capture, or MaxSkip -1) and never fails,
+// so that Captures counts every sample. Start's first sample runs before
+// the loop reads a tick; it is waited for first, or a count set just after
+// this call could reach the sample this call asked for.
+func sampleOnce(s *Sentinel, ticks chan<- time.Time, now time.Time) {
 	for s.Stats().Captures < 1 {
 		runtime.Gosched()
 	}
 	before := s.Stats().Captures
-	f.mu.Lock()
-	f.now = f.now.Add(10 * time.Second)
-	f.mu.Unlock()
-	f.ticks <- f.now
+	ticks <- now
 	for s.Stats().Captures <= before {
 		runtime.Gosched()
 	}

@@ -48,17 +48,8 @@ func startDriven(t *testing.T, window int) *driven {
 	return d
 }
 
-// tick takes one sample and waits for it; see fake.tick.
-func (d *driven) tick() {
-	for d.s.Stats().Captures < 1 {
-		time.Sleep(100 * time.Microsecond)
-	}
-	before := d.s.Stats().Captures
-	d.ticks <- time.Now()
-	for d.s.Stats().Captures <= before {
-		time.Sleep(100 * time.Microsecond)
-	}
-}
+// tick takes one sample and waits for it.
+func (d *driven) tick() { sampleOnce(d.s, d.ticks, time.Now()) }
 
 // leaks returns the alerts so far, after the queue has drained.
 func (d *driven) leaks() []Leak {
