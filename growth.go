@@ -127,6 +127,7 @@ type born struct {
 type births struct {
 	p     classify.Precision
 	at    map[Site][]born
+	top   int64 // the highest id: above every goroutine of the dump
 	funcs []string
 }
 
@@ -138,6 +139,7 @@ func (b *births) add(t *stack.Table, g *stack.Goroutine) {
 	if g.ID == 0 {
 		return
 	}
+	b.top = max(b.top, g.ID)
 	b.funcs = b.funcs[:0]
 	for _, f := range g.Frames {
 		b.funcs = append(b.funcs, t.String(f.Func))

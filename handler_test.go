@@ -120,7 +120,7 @@ func TestHandlerJSON(t *testing.T) {
 	assert.True(t, got.Sites[0].Leaking)
 	assert.Positive(t, got.Sites[0].StackBytes)
 	var out bytes.Buffer
-	require.NoError(t, json.Indent(&out, regexp.MustCompile(`"stack_bytes":\d+`).ReplaceAll(w.Body.Bytes(), []byte(`"stack_bytes":0`)), "", "  "))
+	require.NoError(t, json.Indent(&out, w.Body.Bytes(), "", "  "))
 
 	golden := filepath.Join("testdata", "golden", "handler.json")
 	if updating() {

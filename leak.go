@@ -20,6 +20,13 @@ type Leak struct {
 	Rate float64
 	// Since is when the growth began: the start of that window.
 	Since time.Time
+	// Found is the time of the sample the leak was reported at (the
+	// snapshot's own time for a replay), and Sample its number, counting
+	// the source's captures from 1. Window is the samples the growth was
+	// seen over.
+	Found  time.Time
+	Sample int
+	Window int
 	// Creators are the "created by" frames of the site's goroutines, most
 	// common first; empty when no dump could be taken (see
 	// Options.DumpLimit).
@@ -47,6 +54,9 @@ type Leak struct {
 	// replies, a server-wide quit channel) cannot be proved and is
 	// reported unconfirmed.
 	Confirmed bool
+	// ProvedAt is when the runtime proved it: a goroutine proved leaked
+	// stays leaked, so a proof confirms later alerts of the site too.
+	ProvedAt time.Time
 	// ConfirmNote says why confirmation was not attempted, when it was
 	// not: "goroutineleak profile unavailable", "skipped: 4100 waiters
 	// on one sync primitive", ...

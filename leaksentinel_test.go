@@ -2,11 +2,13 @@ package leaksentinel
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +37,8 @@ func (f *fake) set(site Site, n int) {
 	f.counts[site] = n
 }
 
-func (f *fake) capture() (*Snapshot, error) {
+// Capture makes f a Source: its counts as a snapshot at its clock's time.
+func (f *fake) Capture(context.Context) (*Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := &Snapshot{Time: f.now}
@@ -47,7 +50,18 @@ func (f *fake) capture() (*Snapshot, error) {
 		frame := site.Frame()
 		s.Groups = append(s.Groups, Group{Site: site, Count: n, Stacks: []Stack{{Frames: []Frame{frame}, Count: n}}})
 	}
+	s.Memory.Stacks = uint64(s.Total) * fakeStackSize
 	return s, nil
+}
+
+// fakeStackSize is the stack of each of a fake's goroutines.
+const fakeStackSize = 8 << 10
+
+// Profile gives f a goroutine profile, for ProfileDir: this process's.
+func (f *fake) Profile(context.Context) ([]byte, error) {
+	var b bytes.Buffer
+	err := pprof.Lookup("goroutine").WriteTo(&b, 0)
+	return b.Bytes(), err
 }
 
 func (f *fake) clock() time.Time {
@@ -89,7 +103,7 @@ func (f *fake) options(o Options) Options {
 	if o.Window == 0 {
 		o.Window = 12
 	}
-	o.capture = f.capture
+	o.Source = f
 	o.ticks = f.ticks
 	o.now = f.clock
 	return o
@@ -297,7 +311,7 @@ func TestBlockingOnLeak(t *testing.T) {
 func TestIgnoreFunctions(t *testing.T) {
 	f := newFake()
 	var logs logBuffer
-	s, err := Start(f.options(Options{Logger: logs.logger(), IgnoreFunctions: []string{"main.handle.func1"}}))
+	s, err := Start(f.options(Options{Logger: logs.logger(), IgnoreAnyFunction: []string{"main.handle.func1"}}))
 	require.NoError(t, err)
 	defer s.Stop()
 	for i := range 40 {

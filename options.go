@@ -78,21 +78,44 @@ type Options struct {
 	// find it full are dropped, counted and logged.
 	OnLeak func(Leak)
 
+	// OnResolve, if set, is called when a reported site is back at the
+	// floor it rose from, with the leak as last reported and its count
+	// now. It is called like OnLeak: from the same goroutine, in order with
+	// the alerts, through the same queue.
+	OnResolve func(Leak)
+
 	// Logger receives alerts (WARN), resolutions (INFO) and the
 	// sentinel's own problems. Nil means slog.Default().
 	Logger *slog.Logger
 
-	// IgnoreFunctions lists functions, as tracebacks print them
-	// ("net/http.(*persistConn).readLoop"), whose goroutines are never
-	// reported: a site is ignored when its function, or any function of
-	// its stacks, is one of these.
-	IgnoreFunctions []string
+	// Source is where the goroutines come from: nil means this process;
+	// [NewHTTPSource] polls a live service's net/http/pprof endpoints,
+	// [NewReplay] plays saved dumps and profiles. Every source goes through
+	// the same loop and detector; a source that lacks a look (a dump, a
+	// clock, a proof) gives alerts without what that look adds.
+	Source Source
 
-	// IgnoreCreators lists "created by" functions whose goroutines are
-	// never reported. Creators are known only when the sentinel can take
-	// a dump (see DumpLimit); a leak whose goroutines were all created by
-	// these functions is dropped when it is explained.
-	IgnoreCreators []string
+	// The Ignore options name goroutines that are never reported. They
+	// mean what the test assertions' options of the same names mean
+	// ([IgnoreTopFunction], [IgnoreAnyFunction], [IgnoreCreatedBy],
+	// [IgnoreSite]); functions are named as tracebacks print them
+	// ("net/http.(*persistConn).readLoop").
+	//
+	// IgnoreTopFunction: goroutines whose topmost frame, as a traceback
+	// shows it, is one of these.
+	IgnoreTopFunction []string
+	// IgnoreAnyFunction: goroutines with one of these anywhere in their
+	// stack.
+	IgnoreAnyFunction []string
+	// IgnoreCreatedBy: goroutines started by one of these ("created by").
+	// Creators are known only when the source gives a dump (see
+	// DumpLimit); a leak whose goroutines were all created by these
+	// functions is dropped when it is explained.
+	IgnoreCreatedBy []string
+	// IgnoreSite: sites whose function (the first frame outside the
+	// runtime and the blocking plumbing: the function a report names) is
+	// one of these.
+	IgnoreSite []string
 
 	// ProfileDir, if set, is a directory where each alert writes the
 	// goroutine profile (.pb.gz, for go tool pprof -base) and, when
@@ -152,12 +175,11 @@ type Options struct {
 	// goroutine and queue as OnLeak.
 	OnHeapGrowth func(HeapGrowth)
 
-	// Test hooks: a snapshot source, a tick source, a clock and a memory
-	// reading instead of the runtime, a ticker and runtime/metrics.
-	capture func() (*Snapshot, error)
-	ticks   <-chan time.Time
-	now     func() time.Time
-	memory  func() Memory
+	// Test hooks: a tick source, a clock and a memory reading instead of
+	// a ticker, the time and runtime/metrics.
+	ticks  <-chan time.Time
+	now    func() time.Time
+	memory func() Memory
 }
 
 // withDefaults returns o with zero fields set to their defaults.

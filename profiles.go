@@ -1,11 +1,9 @@
 package leaksentinel
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -32,13 +30,15 @@ func (s *Sentinel) writeProfiles(now time.Time, kind string, ex *explanation) {
 	if ex != nil {
 		pb, text = ex.pb, ex.text
 	}
-	if pb == nil {
-		var b bytes.Buffer
-		if err := pprof.Lookup("goroutine").WriteTo(&b, 0); err != nil {
+	if pb == nil && s.profiler != nil {
+		var err error
+		if pb, err = s.profiler.Profile(s.ctx); err != nil {
 			s.opts.Logger.Error("leaksentinel: goroutine profile", "err", err)
 			return
 		}
-		pb = b.Bytes()
+	}
+	if pb == nil && text == nil {
+		return // the source has neither
 	}
 	base := filepath.Join(dir, fmt.Sprintf("%s%s-%s", profilePrefix, now.UTC().Format("20060102T150405.000Z"), kind))
 	files := []struct {

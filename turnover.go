@@ -104,11 +104,10 @@ func (s *Sentinel) turnedOver(ev detect.Event[Site], at []born) bool {
 	if len(at) == 0 {
 		return false
 	}
-	m, ok := s.markAt(ev.Start + ev.Span - ev.Span/3)
-	if !ok || m.goid == 0 {
+	clock := s.clockAt(ev.Start + ev.Span - ev.Span/3)
+	if clock == 0 {
 		return false
 	}
-	clock := m.goid
 	oldest := at[0].id
 	for _, b := range at {
 		if b.creator.Function == ev.Key.Function {
@@ -120,4 +119,17 @@ func (s *Sentinel) turnedOver(ev detect.Event[Site], at []born) bool {
 		oldest = min(oldest, b.id)
 	}
 	return oldest > clock
+}
+
+// clockAt returns the goroutine clock of sample i, or of the first sample
+// after it that read one (a source whose clock is a dump reads it every
+// clockEvery captures): a later clock is higher, so it errs towards keeping
+// an alert. Zero when none is remembered.
+func (s *Sentinel) clockAt(i int) int64 {
+	for ; i <= s.det.Samples(); i++ {
+		if m, ok := s.markAt(i); ok && m.goid > 0 {
+			return m.goid
+		}
+	}
+	return 0
 }
