@@ -9,11 +9,11 @@ const expvarSites = 20
 //
 //	expvar.Publish("leaksentinel", expvar.Func(s.Expvar))
 //
-// The value has the counters of the handler's JSON view (total, samples,
-// captures, leaks, leaking, alerts_dropped, sites_omitted; see
-// [Sentinel.Handler]) and its sites cut down to state, function, file,
-// line, count and leaking: the leaking sites, then the 20 largest others.
-// Each call reads the sentinel's state afresh.
+// The value has the counters of the handler's JSON view (total, ticks,
+// captures, leaks, leaking, alerts_dropped, sites_omitted, failed; see
+// [Sentinel.Handler]) and its sites, in the same shape but without their
+// history: the leaking sites, then the 20 largest others. Each call reads
+// the sentinel's state afresh.
 //
 // The sentinel does not publish itself: expvar names are process-wide and
 // expvar.Publish panics on a name published twice, and this package does
@@ -21,7 +21,7 @@ const expvarSites = 20
 // command line, to http.DefaultServeMux of every program that imports it.
 func (s *Sentinel) Expvar() any {
 	rep := s.buildView(expvarSites, false)
-	out := expvarReport{
+	return expvarReport{
 		Total:    rep.Total,
 		Ticks:    rep.Ticks,
 		Captures: rep.Captures,
@@ -29,30 +29,19 @@ func (s *Sentinel) Expvar() any {
 		Leaking:  rep.Leaking,
 		Dropped:  rep.Dropped,
 		Omitted:  rep.Omitted,
-		Sites:    make([]expvarSite, len(rep.Sites)),
+		Failed:   rep.Failed,
+		Sites:    rep.Sites,
 	}
-	for i, r := range rep.Sites {
-		out.Sites[i] = expvarSite{State: r.State, Function: r.Function, File: r.File, Line: r.Line, Count: r.Count, Leaking: r.Leaking}
-	}
-	return out
 }
 
 type expvarReport struct {
-	Total    int          `json:"total"`
-	Ticks    int          `json:"ticks"`
-	Captures int          `json:"captures"`
-	Leaks    int          `json:"leaks"`
-	Leaking  int          `json:"leaking"`
-	Dropped  int          `json:"alerts_dropped"`
-	Omitted  int          `json:"sites_omitted"`
-	Sites    []expvarSite `json:"sites"`
-}
-
-type expvarSite struct {
-	State    State  `json:"state"`
-	Function string `json:"function"`
-	File     string `json:"file"`
-	Line     int    `json:"line"`
-	Count    int    `json:"count"`
-	Leaking  bool   `json:"leaking"`
+	Total    int        `json:"total"`
+	Ticks    int        `json:"ticks"`
+	Captures int        `json:"captures"`
+	Leaks    int        `json:"leaks"`
+	Leaking  int        `json:"leaking"`
+	Dropped  int        `json:"alerts_dropped"`
+	Omitted  int        `json:"sites_omitted"`
+	Failed   int        `json:"failed"`
+	Sites    []siteView `json:"sites"`
 }

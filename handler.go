@@ -42,22 +42,36 @@ const handlerSites = 100
 //	  heap_live_bytes, stack_bytes, total_bytes, gc_cycles
 //	heap_alerts      memory alerts so far ([Stats].HeapAlerts)
 //	turned_over      rises not reported: none of the site's goroutines stayed ([Stats].TurnedOver)
-//	sites            the leaking sites, largest first, then the 100 largest others:
-//	  state                why the goroutines are parked ([State])
-//	  function, file, line the site's frame ([Site])
-//	  count                goroutines at the site at the last capture
-//	  leaking              whether the site is leaking now
-//	  growth               rise of the site's floor when last reported; 0 unless leaking
-//	  rate_per_minute      that growth per minute; 0 unless leaking
-//	  since                when the growth began; null unless leaking
-//	  created_by           [{function, file, line, count}], most common first; empty when unknown
-//	  oldest_wait_seconds  the longest wait as the runtime printed it (whole minutes); 0 when unknown
-//	  stack_bytes          estimated stack memory held ([Leak].StackBytes); 0 unless leaking
-//	  confirmed            whether the runtime's goroutineleak profile proved the leak
-//	  confirm_note         why confirmation was not attempted, when it was not
-//	  labels               pprof labels seen on the goroutines, {key: [values]}
-//	  history              the site's count at each sample kept, oldest first
-//	  stack                a representative stack, [{function, file, line}], innermost first
+//	failed           captures that failed ([Stats].Failed)
+//	sites            the leaking sites, largest first, then the 100 largest others
+//
+// A site is written in one JSON shape everywhere: here, in [Sentinel.Expvar],
+// by [Leak.MarshalJSON] and [Group.MarshalJSON], and in the CLI's --json
+// output. Its fields:
+//
+//	state                why the goroutines are parked ([State])
+//	function, file, line the site's frame ([Site])
+//	count                goroutines at the site at the last capture
+//	leaking              whether the site is leaking now
+//	growth               rise of the site's floor when last reported; 0 unless leaking
+//	rate_per_minute      that growth per minute; 0 unless leaking
+//	since                when the growth began (RFC 3339, UTC); null unless leaking
+//	found                when the leak was reported (the sample's time); left out unless leaking
+//	sample               the capture it was reported at, from 1; left out unless leaking
+//	window_samples       the samples the growth was seen over; left out unless leaking
+//	created_by           [{function, file, line, count}], most common first; empty when unknown
+//	oldest_wait_seconds  the longest wait as the runtime printed it (whole minutes); 0 when unknown
+//	stack_bytes          estimated stack memory held ([Leak].StackBytes); 0 unless leaking
+//	heap_growth_bytes    the live heap's growth meanwhile ([Leak].HeapGrowth); left out when 0
+//	confirmed            whether the runtime's goroutineleak profile proved the leak
+//	proved_at            when it did; left out unless confirmed
+//	confirm_note         why confirmation was not attempted, when it was not
+//	leaked               goroutines the source marks leaked ([Group].Leaked); left out when 0
+//	locked_to_thread     goroutines locked to their thread; left out when 0
+//	labels               pprof labels seen on the goroutines, {key: [values]}
+//	history              the site's count at each sample kept, oldest first (the handler only)
+//	stack                a representative stack, [{function, file, line}], innermost first
+//	stacks               every distinct stack, [{count, frames, created_by}] ([Group.MarshalJSON] only)
 //
 // The handler is safe for concurrent use. A request reads the sentinel's
 // state through the lock its sampler takes, holding it only to copy, and
@@ -115,6 +129,7 @@ type view struct {
 	Memory     *memoryView `json:"memory"`
 	HeapAlerts int         `json:"heap_alerts"`
 	TurnedOver int         `json:"turned_over"`
+	Failed     int         `json:"failed"`
 	Sites      []siteView  `json:"sites"`
 }
 
@@ -123,37 +138,6 @@ type memoryView struct {
 	Stacks   uint64 `json:"stack_bytes"`
 	Total    uint64 `json:"total_bytes"`
 	GCCycles uint64 `json:"gc_cycles"`
-}
-
-type siteView struct {
-	State         State               `json:"state"`
-	Function      string              `json:"function"`
-	File          string              `json:"file"`
-	Line          int                 `json:"line"`
-	Count         int                 `json:"count"`
-	Leaking       bool                `json:"leaking"`
-	Growth        int                 `json:"growth"`
-	RatePerMinute float64             `json:"rate_per_minute"`
-	Since         *time.Time          `json:"since"`
-	CreatedBy     []creatorView       `json:"created_by"`
-	OldestWait    float64             `json:"oldest_wait_seconds"`
-	StackBytes    int64               `json:"stack_bytes"`
-	Confirmed     bool                `json:"confirmed"`
-	ConfirmNote   string              `json:"confirm_note"`
-	Labels        map[string][]string `json:"labels"`
-	History       []int               `json:"history"`
-	Stack         []frameView         `json:"stack"`
-}
-
-type frameView struct {
-	Function string `json:"function"`
-	File     string `json:"file"`
-	Line     int    `json:"line"`
-}
-
-type creatorView struct {
-	frameView
-	Count int `json:"count"`
 }
 
 // buildView gathers the leaking sites and the largest others, at most limit of
@@ -168,6 +152,7 @@ func (s *Sentinel) buildView(limit int, detail bool) view {
 		Dropped:    st.Dropped,
 		HeapAlerts: st.HeapAlerts,
 		TurnedOver: st.TurnedOver,
+		Failed:     st.Failed,
 		Sites:      []siteView{},
 	}
 	leaking := make(map[Site]Leak, len(leaks))
@@ -222,70 +207,6 @@ func (s *Sentinel) buildView(limit int, detail bool) view {
 		}
 	}
 	return rep
-}
-
-func (r *siteView) site() Site {
-	return Site{State: r.State, Function: r.Function, File: r.File, Line: r.Line}
-}
-
-func leakView(l Leak) siteView {
-	r := siteView{
-		State: l.State, Function: l.Function, File: l.File, Line: l.Line,
-		Count:         l.Count,
-		Leaking:       true,
-		Growth:        l.Growth,
-		RatePerMinute: roundRate(l.Rate),
-		CreatedBy:     creatorViews(l.Creators),
-		OldestWait:    l.OldestWait.Seconds(),
-		StackBytes:    l.StackBytes,
-		Confirmed:     l.Confirmed,
-		ConfirmNote:   l.ConfirmNote,
-		Labels:        l.Labels,
-		Stack:         frameViews(l.Stack.Frames),
-	}
-	if !l.Since.IsZero() {
-		since := l.Since.UTC()
-		r.Since = &since
-	}
-	if r.Labels == nil {
-		r.Labels = map[string][]string{}
-	}
-	return r
-}
-
-func groupView(g *Group) siteView {
-	r := siteView{
-		State: g.State, Function: g.Function, File: g.File, Line: g.Line,
-		Count:      g.Count,
-		CreatedBy:  creatorViews(g.Creators),
-		OldestWait: g.OldestWait.Seconds(),
-		Labels:     g.Labels,
-		Stack:      []frameView{},
-	}
-	if len(g.Stacks) > 0 {
-		r.Stack = frameViews(g.Stacks[0].Frames)
-	}
-	if r.Labels == nil {
-		r.Labels = map[string][]string{}
-	}
-	return r
-}
-
-func creatorViews(cs []Creator) []creatorView {
-	out := make([]creatorView, len(cs))
-	for i, c := range cs {
-		out[i] = creatorView{frameView{c.Function, c.File, c.Line}, c.Count}
-	}
-	return out
-}
-
-func frameViews(fs []Frame) []frameView {
-	out := make([]frameView, len(fs))
-	for i, f := range fs {
-		//lint:ignore S1016 a literal, so that a field added to Frame does not break the view
-		out[i] = frameView{f.Function, f.File, f.Line}
-	}
-	return out
 }
 
 // Sparkline geometry, in CSS pixels.

@@ -175,7 +175,7 @@ func TestHandlerBeforeFirstCapture(t *testing.T) {
 	assert.Contains(t, w.Body.String(), "No capture yet.")
 	w = request(t, s.Handler(), http.MethodGet, "/?format=json")
 	assert.JSONEq(t, `{"time": null, "total": 0, "ticks": 0, "captures": 0, "leaks": 0, "leaking": 0,
-		"alerts_dropped": 0, "sites_omitted": 0, "memory": null, "heap_alerts": 0, "turned_over": 0, "sites": []}`, w.Body.String())
+		"alerts_dropped": 0, "sites_omitted": 0, "memory": null, "heap_alerts": 0, "turned_over": 0, "failed": 0, "sites": []}`, w.Body.String())
 }
 
 // The page lists the leaking sites and the largest others; the rest are
