@@ -130,31 +130,33 @@ func (h *HTTPSource) Capture(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	h.last, h.lastTop = body, 0
-	if !h.debug2 {
+	if isProfile(body) {
 		snap, err := ParseProfile(bytes.NewReader(body))
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: %w", h.goroutine, err)
+			return nil, fmt.Errorf("GET %s: %s", h.goroutine, strings.TrimPrefix(err.Error(), "leaksentinel: "))
 		}
 		return snap, nil
 	}
+	// Text: ?debug=2, or a handler that serves a dump where the profile
+	// was expected.
 	snap, err := parseDump(bytes.NewReader(body), func(_ *stack.Table, g *stack.Goroutine) {
 		h.lastTop = max(h.lastTop, g.ID)
 	})
 	if snap == nil {
-		return nil, fmt.Errorf("GET %s: %w", h.goroutine, err)
+		return nil, fmt.Errorf("GET %s: %s", h.goroutine, strings.TrimPrefix(err.Error(), "leaksentinel: "))
 	}
 	snap.Time = time.Now()
 	if err != nil {
 		// pprof's ?debug=2 stops at 64 MiB: the counts are partial,
 		// but the largest sites are still there.
-		err = fmt.Errorf("GET %s: %w (the service's ?debug=2 dumps are cut short; the protobuf profile, without Debug2, is complete)", h.goroutine, err)
+		err = fmt.Errorf("GET %s: %w (pprof cuts ?debug=2 at 64 MiB; the protobuf profile, without Debug2, is complete)", h.goroutine, err)
 	}
 	return snap, err
 }
 
 // Dump returns ?debug=2 text: the last capture's with Debug2, else fetched.
 func (h *HTTPSource) Dump(ctx context.Context) ([]byte, error) {
-	if h.debug2 {
+	if h.lastTop > 0 {
 		return h.last, nil
 	}
 	return h.get(ctx, h.dump)
@@ -164,11 +166,10 @@ func (h *HTTPSource) Dump(ctx context.Context) ([]byte, error) {
 // 0 otherwise (the sentinel then reads one from a dump now and then).
 func (h *HTTPSource) Clock(context.Context) (int64, error) { return h.lastTop, nil }
 
-// Profile returns the last capture, which is the goroutine profile unless
-// Debug2.
+// Profile returns the last capture, if it was the goroutine profile.
 func (h *HTTPSource) Profile(context.Context) ([]byte, error) {
-	if h.debug2 {
-		return nil, unsupported("?debug=2 samples are not a pprof profile")
+	if !isProfile(h.last) {
+		return nil, unsupported("the samples are text, not a pprof profile")
 	}
 	return h.last, nil
 }
@@ -189,7 +190,7 @@ func (h *HTTPSource) Prove(ctx context.Context) (*Snapshot, error) {
 	}
 	snap, err := ParseProfile(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", h.leak, err)
+		return nil, fmt.Errorf("GET %s: %s", h.leak, strings.TrimPrefix(err.Error(), "leaksentinel: "))
 	}
 	return snap, nil
 }

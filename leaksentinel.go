@@ -199,8 +199,7 @@ func (s *Sentinel) Stop() {
 
 // Done returns a channel that is closed when the sentinel has stopped
 // sampling: after [Sentinel.Stop], or when its [Source] has no more samples
-// (a replay's last file). Alerts queued for OnLeak may still be delivered
-// after it is closed, until Stop.
+// (a replay's last file) and OnLeak and OnResolve have had every alert.
 func (s *Sentinel) Done() <-chan struct{} { return s.done }
 
 // Snapshot returns the last full capture, or nil before the first. The
@@ -247,9 +246,13 @@ func (s *Sentinel) siteHistory(site Site) []int {
 // for (the interval, or a back-off after failures), until Stop or the end
 // of the source. A replay does not wait: its samples carry their own times.
 func (s *Sentinel) run() {
+	more := true
 	defer func() {
 		if s.queue != nil {
 			close(s.queue)
+			if !more {
+				<-s.sent // the source ran out: deliver every alert first
+			}
 		}
 		close(s.done)
 	}()
@@ -258,7 +261,8 @@ func (s *Sentinel) run() {
 	defer timer.Stop()
 	<-timer.C
 	for {
-		wait, more := s.safeSample()
+		var wait time.Duration
+		wait, more = s.safeSample()
 		if !more || s.ctx.Err() != nil {
 			return
 		}

@@ -44,7 +44,7 @@ type command struct {
 	run     func(ctx context.Context, e *env, cfg any, args []string) error
 }
 
-var commands = []*command{groupCommand, diffCommand, watchCommand}
+var commands = []*command{groupCommand, diffCommand, watchCommand, replayCommand}
 
 const mainHelp = `leaksentinel finds goroutine leaks in dumps, profiles and live services,
 by the line the goroutines are parked at.
