@@ -511,3 +511,65 @@ func TestSharedSiteCreator(t *testing.T) {
 	require.NotEmpty(t, l.Creators)
 	assert.Equal(t, "github.com/leaksentinel/leaksentinel.leakSharedHere", l.CreatedBy(), "creators: %v", l.Creators)
 }
+
+// Stop returns within StopTimeout behind an OnLeak that blocks, and the
+// delivery goroutine exits as soon as the call returns: nothing of the
+// sentinel's is left (goleak checks the rest of the package's tests).
+func TestStopWithBlockedOnLeak(t *testing.T) {
+	f := newFake()
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s, err := Start(f.options(Options{Logger: slog.New(slog.DiscardHandler), OnLeak: func(Leak) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+	}}))
+	require.NoError(t, err)
+	for i := range 30 {
+		f.set(leakySite, 3+i)
+		f.tick(t, s)
+	}
+	<-entered
+	stopped := make(chan struct{})
+	go func() {
+		s.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(StopTimeout + 5*time.Second):
+		t.Fatal("Stop did not return behind a blocked OnLeak")
+	}
+	select {
+	case <-s.sent:
+		t.Fatal("the delivery goroutine cannot have exited: OnLeak is still running")
+	default:
+	}
+	close(release)
+	<-s.sent // it exits once the call returns
+}
+
+// The sentinel's own goroutines (its sampler, its delivery, the goroutine
+// clock's) are never a site: not in Snapshot, the view or Leaks.
+func TestOwnGoroutinesHidden(t *testing.T) {
+	ticks := make(chan time.Time)
+	s, err := Start(Options{Logger: slog.New(slog.DiscardHandler), MaxSkip: -1, OnLeak: func(Leak) {}, ticks: ticks})
+	require.NoError(t, err)
+	defer s.Stop()
+	sampleOnce(s, ticks, time.Now())
+	snap := s.Snapshot()
+	require.NotNil(t, snap)
+	for _, g := range snap.Groups {
+		for _, st := range g.Stacks {
+			for _, fr := range st.Frames {
+				assert.False(t, ownFunctions[fr.Function], "site %s shows the sentinel's own %s", g.Site, fr.Function)
+			}
+		}
+		assert.NotContains(t, g.Function, "internal/capture", "the sampler's capture is not a site")
+	}
+	full, err := Capture()
+	require.NoError(t, err)
+	assert.Less(t, snap.Total, full.Total, "Capture itself shows every goroutine")
+}
