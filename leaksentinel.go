@@ -509,6 +509,9 @@ type dumpRead struct {
 func (s *Sentinel) readDump(snap *Snapshot) *dumpRead {
 	d := &dumpRead{}
 	text, err := s.dumper.Dump(s.ctx)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return d // this sample has none (a replayed profile)
+	}
 	if err != nil {
 		s.opts.Logger.Warn("leaksentinel: no dump: leaks have no creators this time", "err", err)
 		return d
