@@ -280,7 +280,7 @@ func (r *reporter) summary(s *leaksentinel.Sentinel, verb string, took time.Dura
 		return strings.Compare(a.Site.String(), b.Site.String())
 	})
 	if r.json {
-		f := map[string]any{"duration_seconds": took.Seconds(), "samples": st.Captures, "failed": st.Failed, "leaks_reported": st.Leaks}
+		f := map[string]any{"duration_seconds": took.Seconds(), "samples": st.Captures, "failed": st.Failed, "leaks_reported": st.Leaks, "turned_over": st.TurnedOver}
 		if snap != nil {
 			f["goroutines"] = snap.Total
 			f["sites"] = len(snap.Groups)
@@ -295,6 +295,9 @@ func (r *reporter) summary(s *leaksentinel.Sentinel, verb string, took time.Dura
 		fmt.Fprintf(&b, "; last: %s at %s", plural(snap.Total, "goroutine"), plural(len(snap.Groups), "site"))
 	}
 	b.WriteString("\n")
+	if st.TurnedOver > 0 {
+		fmt.Fprintf(&b, "%s held back: the site rose, but none of its goroutines stayed (growing load)\n", plural(st.TurnedOver, "rise"))
+	}
 	if len(leaks) == 0 {
 		if st.Captures < window {
 			fmt.Fprintf(&b, "no leak found (too few samples to tell: a leak takes at least %d)\n", window)

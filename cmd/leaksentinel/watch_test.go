@@ -24,9 +24,9 @@ import (
 
 // startLeaky starts the leaky service (testdata/leaky) and returns its
 // address; the test's cleanup kills it.
-func startLeaky(t *testing.T) string {
+func startLeaky(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(leakyBin, "-every", "10ms")
+	cmd := exec.Command(leakyBin, append([]string{"-every", "10ms"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -152,6 +152,7 @@ type watchEvent struct {
 	IntervalSecond float64      `json:"interval_seconds"`
 	Note           string       `json:"note"`
 	Order          string       `json:"order"`
+	TurnedOver     int          `json:"turned_over"`
 }
 
 type frame struct {
@@ -405,4 +406,70 @@ func TestWatchTruncatedDump(t *testing.T) {
 	assert.Equal(t, "summary", last.Event)
 	assert.Positive(t, last.Samples)
 	assert.Zero(t, last.Failed)
+}
+
+// TestWatchRampIsNotALeak watches a service whose load ramps for longer
+// than half a window, its requests each waiting three samples: the waiting
+// line's floor rises steadily, but its goroutines leave, and watch, being
+// the sentinel, holds the alert back as the in-process sentinel does
+// (turnover check; the clock is read from ?debug=2 every few samples).
+func TestWatchRampIsNotALeak(t *testing.T) {
+	t.Parallel()
+	addr := startLeaky(t, "-ramp", "4s", "-life", "150ms")
+	got := runCLI(t, nil, "watch", "--json", "--interval", "50ms", "--duration", "4s", addr)
+	require.Equal(t, exitOK, got.code, "%s", got)
+	var last watchEvent
+	for l := range strings.Lines(got.stdout) {
+		ev := parseEvent(t, l)
+		assert.NotEqual(t, "leak", ev.Event, "growing load is not a leak: %s", l)
+		last = ev
+	}
+	assert.Equal(t, "summary", last.Event)
+	assert.Positive(t, last.TurnedOver, "the ramp rose and was held back: %s", got.stdout)
+	assert.GreaterOrEqual(t, last.Samples, 30)
+}
+
+// TestWatchDeadEndpointFails: a CI gate on a watch that never sampled
+// must not pass.
+func TestWatchDeadEndpointFails(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	got := runCLI(t, nil, "watch", "--exit-on-leak", "--duration", "500ms", "--interval", "50ms", addr)
+	assert.Equal(t, exitInput, got.code, "%s", got)
+	assert.Contains(t, got.stderr, "no successful sample")
+	assert.Contains(t, got.stderr, "connection refused")
+}
+
+// TestReplayCommand replays the series of profiles a leaking service saved
+// every 200 ms: it names the leaking line, and the summary says so.
+func TestReplayCommand(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "testdata", "series", "go1.*", "profiles"))
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, dir := range dirs {
+		got := runCLI(t, nil, "replay", "--window", "12", "--exit-on-leak", dir)
+		assert.Equal(t, exitFound, got.code, "%s", got)
+		assert.Contains(t, got.stdout, "replaying 40 files in order of profile time")
+		assert.Regexp(t, `sample 1[2-4] \(.*\): LEAK: \d+ goroutines at \[chan receive\] main\.leak\.func1 main\.go:\d+`, got.stdout)
+		assert.Contains(t, got.stdout, "leaking: 1 site\n")
+		assert.NotContains(t, got.stdout, "main.requests")
+
+		got = runCLI(t, nil, "replay", "--json", "--window", "12", dir)
+		require.Equal(t, exitOK, got.code, "%s", got)
+		var leaks []watchEvent
+		for l := range strings.Lines(got.stdout) {
+			if ev := parseEvent(t, l); ev.Event == "leak" {
+				leaks = append(leaks, ev)
+			}
+		}
+		require.Len(t, leaks, 1, "%s", got.stdout)
+		assert.Equal(t, "main.leak.func1", leaks[0].Function)
+		assert.Positive(t, leaks[0].Sample)
+	}
+	got := runCLI(t, nil, "replay", "/nonexistent/dir")
+	assert.Equal(t, exitInput, got.code)
+	assert.Contains(t, got.stderr, "no such file")
 }

@@ -22,6 +22,8 @@ import (
 func main() {
 	every := flag.Duration("every", 10*time.Millisecond, "time between two leaked goroutines")
 	limit := flag.Int("max", 100_000, "stop leaking after this many")
+	ramp := flag.Duration("ramp", 0, "instead of leaking, ramp load up for this long: more and more requests\nin flight, each waiting -life and leaving")
+	life := flag.Duration("life", 150*time.Millisecond, "how long each request of -ramp waits")
 	flag.Parse()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -29,7 +31,11 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Fprintf(os.Stdout, "listening on %s\n", ln.Addr())
-	go leakEvery(*every, *limit)
+	if *ramp > 0 {
+		go rampUp(*ramp, *life)
+	} else {
+		go leakEvery(*every, *limit)
+	}
 	go churn()
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second} // http.DefaultServeMux, where net/http/pprof registers
 	log.Fatal(srv.Serve(ln))
@@ -65,4 +71,27 @@ func churn() {
 		time.Sleep(15 * time.Millisecond)
 		close(done)
 	}
+}
+
+// rampUp is growing load, not a leak: every 10ms it starts requests, more
+// each time for the length of the ramp, then as many; each waits life and
+// leaves. In flight at the waiting line: arrivals times life, rising for the
+// whole ramp.
+func rampUp(ramp, life time.Duration) {
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		n := 1 + int(20*min(time.Since(start), ramp)/ramp)
+		for range n {
+			go request(life)
+		}
+	}
+}
+
+// request waits for its backend: the line the ramp's goroutines wait at.
+//
+//go:noinline
+func request(life time.Duration) {
+	<-time.After(life) // waiting: main.request
 }
