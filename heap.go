@@ -40,12 +40,14 @@ func (h HeapGrowth) Command() string {
 	return fmt.Sprintf("go tool pprof -top -lines -base %s %s", h.BaseProfile, h.Profile)
 }
 
-// LogValue implements [slog.LogValuer].
+// LogValue implements [slog.LogValuer]: heap_live_bytes,
+// growth_bytes, rate_bytes_per_minute, since and, with profiles, pprof (the
+// command that compares them).
 func (h HeapGrowth) LogValue() slog.Value {
 	attrs := []slog.Attr{
-		slog.Uint64("heap_live", h.HeapLive),
-		slog.Uint64("growth", h.Growth),
-		slog.Float64("rate_bytes_per_min", roundRate(h.Rate)),
+		slog.Uint64("heap_live_bytes", h.HeapLive),
+		slog.Uint64("growth_bytes", h.Growth),
+		slog.Float64("rate_bytes_per_minute", roundRate(h.Rate)),
 		slog.Time("since", h.Since),
 	}
 	if c := h.Command(); c != "" {

@@ -84,14 +84,35 @@ func (l Leak) String() string {
 	return b.String()
 }
 
-// LogValue implements [slog.LogValuer]: a group of the alert's fields.
+// LogValue implements [slog.LogValuer]: the alert's fields, flat and with
+// their units in their names, named as in the JSON view (see
+// [Sentinel.Handler]):
+//
+//	site                 "function file:line", for grep
+//	state                why the goroutines are parked
+//	count                goroutines at the site
+//	growth               rise of the site's floor over the window, in goroutines
+//	rate_per_minute      that rise per minute, in goroutines
+//	window_samples       the samples the rise was seen over
+//	sample               the capture it was reported at
+//	since                when the rise began
+//	created_by           the most common creator, "function file:line"
+//	oldest_wait_seconds  the longest wait, when known
+//	stack_bytes          stack memory the goroutines hold, estimated
+//	heap_growth_bytes    the live heap's growth meanwhile, when known
+//	labels               a group: one attribute per pprof label key
+//	confirmed            whether the runtime proved the leak
+//	proved_at            when it did
+//	confirm_note         why it was not asked, when it was not
 func (l Leak) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("site", fmt.Sprintf("%s %s:%d", l.Function, l.File, l.Line)),
 		slog.String("state", string(l.State)),
 		slog.Int("count", l.Count),
 		slog.Int("growth", l.Growth),
-		slog.Float64("rate", roundRate(l.Rate)),
+		slog.Float64("rate_per_minute", roundRate(l.Rate)),
+		slog.Int("window_samples", l.Window),
+		slog.Int("sample", l.Sample),
 		slog.Time("since", l.Since),
 	}
 	if len(l.Creators) > 0 {
@@ -99,18 +120,25 @@ func (l Leak) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("created_by", fmt.Sprintf("%s %s:%d", c.Function, c.File, c.Line)))
 	}
 	if l.OldestWait > 0 {
-		attrs = append(attrs, slog.Duration("oldest_wait", l.OldestWait))
+		attrs = append(attrs, slog.Float64("oldest_wait_seconds", l.OldestWait.Seconds()))
 	}
 	if l.StackBytes > 0 {
 		attrs = append(attrs, slog.Int64("stack_bytes", l.StackBytes))
 	}
 	if l.HeapGrowth != 0 {
-		attrs = append(attrs, slog.Int64("heap_growth", l.HeapGrowth))
+		attrs = append(attrs, slog.Int64("heap_growth_bytes", l.HeapGrowth))
 	}
-	for _, k := range sortedKeys(l.Labels) {
-		attrs = append(attrs, slog.String("label."+k, strings.Join(l.Labels[k], ",")))
+	if len(l.Labels) > 0 {
+		var labels []any
+		for _, k := range sortedKeys(l.Labels) {
+			labels = append(labels, slog.String(k, strings.Join(l.Labels[k], ",")))
+		}
+		attrs = append(attrs, slog.Group("labels", labels...))
 	}
 	attrs = append(attrs, slog.Bool("confirmed", l.Confirmed))
+	if !l.ProvedAt.IsZero() {
+		attrs = append(attrs, slog.Time("proved_at", l.ProvedAt))
+	}
 	if l.ConfirmNote != "" {
 		attrs = append(attrs, slog.String("confirm_note", l.ConfirmNote))
 	}

@@ -214,7 +214,7 @@ func TestSentinelAlerts(t *testing.T) {
 			warns++
 			assert.Equal(t, "main.handle.func1 /src/main.go:42", r["site"])
 			assert.Equal(t, "chan send", r["state"])
-			for _, k := range []string{"count", "growth", "rate", "since", "confirmed"} {
+			for _, k := range []string{"count", "growth", "rate_per_minute", "window_samples", "sample", "since", "stack_bytes", "confirmed"} {
 				assert.Contains(t, r, k)
 			}
 		}
@@ -572,4 +572,38 @@ func TestOwnGoroutinesHidden(t *testing.T) {
 	full, err := Capture()
 	require.NoError(t, err)
 	assert.Less(t, snap.Total, full.Total, "Capture itself shows every goroutine")
+}
+
+// An alert's attributes carry their units in their names, as the JSON view
+// does: seconds and bytes as numbers, labels as a group.
+func TestLeakLogAttributes(t *testing.T) {
+	l := Leak{
+		Site: leakySite, Count: 40, Growth: 30, Rate: 12.345, Window: 24, Sample: 30,
+		Since: time.Unix(1_700_000_000, 0), OldestWait: 3 * time.Minute, StackBytes: 8192, HeapGrowth: 1 << 20,
+		Creators: []Creator{{Frame: Frame{Function: "main.handle", File: "/src/main.go", Line: 41}, Count: 40}},
+		Labels:   map[string][]string{"handler": {"/search"}, "tenant": {"a", "b"}},
+	}
+	var logs logBuffer
+	logs.logger().Warn("leak", "leak", l)
+	recs := logs.records(t)
+	require.Len(t, recs, 1)
+	got := recs[0]["leak"].(map[string]any)
+	assert.Equal(t, 180.0, got["oldest_wait_seconds"])
+	assert.Equal(t, 12.35, got["rate_per_minute"])
+	assert.Equal(t, 8192.0, got["stack_bytes"])
+	assert.Equal(t, float64(1<<20), got["heap_growth_bytes"])
+	assert.Equal(t, 24.0, got["window_samples"])
+	assert.Equal(t, "main.handle /src/main.go:41", got["created_by"])
+	assert.Equal(t, map[string]any{"handler": "/search", "tenant": "a,b"}, got["labels"])
+	for k := range got {
+		assert.NotContains(t, []string{"rate", "oldest_wait", "heap_growth", "label.handler"}, k, "a unitless or dotted key")
+	}
+
+	h := HeapGrowth{HeapLive: 64 << 20, Growth: 32 << 20, Rate: 1000}
+	logs = logBuffer{}
+	logs.logger().Warn("heap", "heap", h)
+	hg := logs.records(t)[0]["heap"].(map[string]any)
+	assert.Equal(t, float64(64<<20), hg["heap_live_bytes"])
+	assert.Equal(t, float64(32<<20), hg["growth_bytes"])
+	assert.Equal(t, 1000.0, hg["rate_bytes_per_minute"])
 }
