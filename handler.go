@@ -164,7 +164,7 @@ func (s *Sentinel) buildView(limit int, detail bool) view {
 	var groups []Group
 	if snap != nil {
 		t := snap.Time.UTC()
-		rep.Time, rep.Total = &t, snap.Total
+		rep.Time, rep.Total, rep.Omitted = &t, snap.Total, snap.omitted
 		m := snap.Memory
 		rep.Memory = &memoryView{HeapLive: m.HeapLive, Stacks: m.Stacks, Total: m.Total, GCCycles: m.GCCycles}
 		index := make(map[Site]int, len(snap.Groups))

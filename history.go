@@ -22,11 +22,25 @@ func newHistory(span, maxSites int) *history {
 	return &history{span: span, max: maxSites, sites: make(map[Site]*siteHistory)}
 }
 
-// add records one sample's counts.
+// add records one sample's counts. A site not yet kept is added only if
+// it is among the max largest of the sample, so that a sample of many
+// small sites costs no more than max histories.
 func (h *history) add(counts map[Site]int) {
 	h.n++
+	least := 0 // the smallest count of a new site kept
+	if len(counts) > h.max {
+		all := make([]int, 0, len(counts))
+		for _, c := range counts {
+			all = append(all, c)
+		}
+		slices.SortFunc(all, func(a, b int) int { return b - a })
+		least = all[h.max-1]
+	}
 	for site, c := range counts {
 		sh, ok := h.sites[site]
+		if !ok && (c < least || (c == least && len(h.sites) >= h.max)) {
+			continue
+		}
 		if !ok {
 			sh = &siteHistory{ring: make([]int32, h.span), last: h.n - 1}
 			h.sites[site] = sh

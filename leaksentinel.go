@@ -391,7 +391,7 @@ func (s *Sentinel) sample() (time.Duration, bool) {
 	took := time.Since(start)
 
 	s.mu.Lock()
-	s.last = snap
+	s.last = s.keep(snap)
 	for site, l := range s.leaks {
 		l.Count = counts[site]
 		s.leaks[site] = l
@@ -413,6 +413,25 @@ func (s *Sentinel) sample() (time.Duration, bool) {
 		s.enqueue(alert{resolved: &l})
 	}
 	return max(s.opts.Interval-took, 0), true
+}
+
+// keep returns what the sentinel keeps of snap for its views: at most
+// MaxSites groups, the largest, and the leaking ones besides; the rest are
+// counted, so that a process of many distinct sites costs what MaxSites
+// says. Called with s.mu held.
+func (s *Sentinel) keep(snap *Snapshot) *Snapshot {
+	if len(snap.Groups) <= s.opts.MaxSites {
+		return snap
+	}
+	out := *snap
+	out.Groups = slices.Clone(snap.Groups[:s.opts.MaxSites])
+	for _, g := range snap.Groups[s.opts.MaxSites:] {
+		if _, leaking := s.leaks[g.Site]; leaking {
+			out.Groups = append(out.Groups, g)
+		}
+	}
+	out.omitted = snap.omitted + len(snap.Groups) - len(out.Groups)
+	return &out
 }
 
 // failed notes a failed capture and returns the wait before the next: the

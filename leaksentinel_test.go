@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -606,4 +608,57 @@ func TestLeakLogAttributes(t *testing.T) {
 	assert.Equal(t, float64(64<<20), hg["heap_live_bytes"])
 	assert.Equal(t, float64(32<<20), hg["growth_bytes"])
 	assert.Equal(t, 1000.0, hg["rate_bytes_per_minute"])
+}
+
+// What the sentinel keeps of a sample is bounded by MaxSites whatever the
+// number of distinct sites: the snapshot its views read holds the largest
+// MaxSites groups (and the leaking ones), the rest counted as omitted.
+func TestManySitesKeptSnapshotBounded(t *testing.T) {
+	f := newFake()
+	s, err := Start(f.options(Options{Logger: slog.New(slog.DiscardHandler), MaxSites: 100}))
+	require.NoError(t, err)
+	defer s.Stop()
+	f.mu.Lock()
+	for i := range 20_000 {
+		f.counts[Site{State: StateChanReceive, Function: "main.f", File: "x.go", Line: i}] = 1 + i%7
+	}
+	f.mu.Unlock()
+	f.tick(t, s)
+	snap := s.Snapshot()
+	assert.Len(t, snap.Groups, 100)
+	assert.Equal(t, 20_000-100, snap.omitted)
+	assert.Equal(t, 7, snap.Groups[0].Count, "the largest are kept")
+	assert.LessOrEqual(t, len(s.hist.sites), 100)
+	var v view
+	w := request(t, s.Handler(), http.MethodGet, "/?format=json")
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v))
+	assert.Equal(t, 20_000-len(v.Sites), v.Omitted)
+}
+
+// BenchmarkManySitesRetained reports the heap a sentinel retains after a
+// sample of 100,000 distinct sites, at MaxSites 100 and the default.
+func BenchmarkManySitesRetained(b *testing.B) {
+	for _, maxSites := range []int{100, DefaultMaxSites} {
+		b.Run(fmt.Sprintf("maxsites=%d", maxSites), func(b *testing.B) {
+			f := newFake()
+			for i := range 100_000 {
+				f.counts[Site{State: StateChanReceive, Function: "main.f", File: "x.go", Line: i}] = 1 + i%7
+			}
+			var retained uint64
+			for b.Loop() {
+				s := newSentinel(f.options(Options{Logger: slog.New(slog.DiscardHandler), MaxSites: maxSites}).withDefaults())
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for range 3 {
+					s.sample()
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				retained = after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+				runtime.KeepAlive(s)
+			}
+			b.ReportMetric(float64(retained)/(1<<20), "retained-MiB")
+		})
+	}
 }

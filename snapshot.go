@@ -42,6 +42,7 @@ type Snapshot struct {
 	Memory Memory
 
 	precision classify.Precision
+	omitted   int // groups a sentinel did not keep (MaxSites), the smallest
 }
 
 // Memory is a process's memory, as runtime/metrics reports it. Reading it

@@ -189,6 +189,15 @@ func (c *Collector) topSites(snap *leaksentinel.Snapshot, leaks []leaksentinel.L
 			restCount += g.Count
 		}
 	}
+	// A sentinel keeps at most MaxSites groups of a capture: the
+	// goroutines of the sites it did not keep are others too.
+	shown := 0
+	for _, g := range groups {
+		shown += g.Count
+	}
+	if unkept := snap.Total - shown; unkept > 0 {
+		rest, restCount = max(rest, 1), restCount+unkept
+	}
 	return top, rest, restCount
 }
 

@@ -170,11 +170,23 @@ func (d *Detector[K]) Len() int { return len(d.sites) }
 func (d *Detector[K]) Observe(counts map[K]int) []Event[K] {
 	d.n++
 	var events []Event[K]
+	// A new site is tracked only if it is among the MaxSites largest of
+	// the sample: a sample of many small sites must not grow the map
+	// (maps do not shrink) nor allocate a history per site.
+	least := 1
+	if d.cfg.MaxSites > 0 && len(counts) > d.cfg.MaxSites {
+		all := make([]int, 0, len(counts))
+		for _, c := range counts {
+			all = append(all, c)
+		}
+		slices.SortFunc(all, func(a, b int) int { return b - a })
+		least = max(1, all[d.cfg.MaxSites-1])
+	}
 	for k, c := range counts {
-		if c <= 0 {
+		if c < least {
 			continue
 		}
-		if _, ok := d.sites[k]; !ok {
+		if _, ok := d.sites[k]; !ok && (c > least || d.cfg.MaxSites <= 0 || len(d.sites) < d.cfg.MaxSites) {
 			d.sites[k] = d.newSite()
 		}
 	}
