@@ -2,6 +2,7 @@ package leaksentinel
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +54,9 @@ func (f *fake) Capture(context.Context) (*Snapshot, error) {
 		frame := site.Frame()
 		s.Groups = append(s.Groups, Group{Site: site, Count: n, Stacks: []Stack{{Frames: []Frame{frame}, Count: n}}})
 	}
+	slices.SortFunc(s.Groups, func(a, b Group) int {
+		return cmp.Or(b.Count-a.Count, strings.Compare(a.Site.String(), b.Site.String()))
+	})
 	s.Memory.Stacks = uint64(s.Total) * fakeStackSize
 	return s, nil
 }

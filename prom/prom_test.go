@@ -56,7 +56,7 @@ func newFakeSource() *fakeSource {
 		{Site: small, Count: 1},
 	}
 	return &fakeSource{
-		snap: &leaksentinel.Snapshot{Total: 64, Groups: groups,
+		snap: &leaksentinel.Snapshot{Total: 61, Groups: groups,
 			Memory: leaksentinel.Memory{HeapLive: 48 << 20, Stacks: 1 << 20, Total: 96 << 20, GCCycles: 12}},
 		leaks: []leaksentinel.Leak{{Site: leaking, Count: 3, Growth: 3}},
 		stats: leaksentinel.Stats{
