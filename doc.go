@@ -57,5 +57,6 @@
 //
 // # Tests
 //
-// In tests, the same grouping makes leak reports short; see the README.
+// In tests, the same grouping makes leak reports short; see docs/testing.md
+// in the repository.
 package leaksentinel

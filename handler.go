@@ -248,6 +248,27 @@ func sparkline(counts []int) string {
 	return b.String()
 }
 
+// wrapPoints splits a path after each slash, and a function name also
+// after each dot of its last path element ("net/http.(*conn).serve"): the
+// page lets a long one wrap there (<wbr>) rather than widen its column and
+// make the page scroll sideways. File names are not split at dots, so that
+// "server.go:3434" stays whole.
+func wrapPoints(s string, function bool) []string {
+	var parts []string
+	for {
+		seps := "/"
+		if function && !strings.Contains(s, "/") {
+			seps = "/."
+		}
+		i := strings.IndexAny(s, seps)
+		if i < 0 || i == len(s)-1 {
+			return append(parts, s)
+		}
+		parts = append(parts, s[:i+1])
+		s = s[i+1:]
+	}
+}
+
 // pageCSS is the page's only style sheet; the Content-Security-Policy
 // allows it by hash, so no other style, script or resource can load.
 const pageCSS = `
@@ -256,14 +277,16 @@ h1 { font-size: 1.3em; margin: 0 0 .3em; }
 p.summary { margin: 0 0 1em; color: #57606a; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .3em .6em; border-bottom: 1px solid #d0d7de; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
+th { background: #f6f8fa; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.state { white-space: nowrap; }
 td.fn, td.loc, pre { font-family: ui-monospace, monospace; font-size: 12px; }
-td.fn { min-width: 22em; max-width: 44em; overflow-wrap: anywhere; }
-td.loc { min-width: 16em; max-width: 30em; overflow-wrap: anywhere; }
+td.fn, td.loc { overflow-wrap: anywhere; }
+td.fn { width: 28%; min-width: 16em; }
+td.loc { width: 17%; min-width: 10em; }
 summary { cursor: pointer; }
-pre { margin: .4em 0 0; padding: .4em; background: #f6f8fa; overflow-x: auto; }
+td.loc div + div { margin-top: .4em; }
+pre { margin: .4em 0 0; padding: .4em; background: #f6f8fa; white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 4; }
 tr.leak { background: #ffebe9; }
 tr.leak td:first-child { border-left: 4px solid #cf222e; font-weight: 600; }
 svg.spark { display: block; }
@@ -279,19 +302,14 @@ var pageCSP = func() string {
 }()
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"spark": sparkline,
+	"spark":        sparkline,
+	"wrapPath":     func(s string) []string { return wrapPoints(s, false) },
+	"wrapFunction": func(s string) []string { return wrapPoints(s, true) },
 	"wait": func(seconds float64) string {
 		if seconds <= 0 {
 			return ""
 		}
 		return (time.Duration(seconds) * time.Second).String()
-	},
-	"frames": func(fs []frameView) string {
-		var b strings.Builder
-		for _, f := range fs {
-			fmt.Fprintf(&b, "%s\n\t%s:%d\n", f.Function, f.File, f.Line)
-		}
-		return b.String()
 	},
 	"mib": func(b uint64) string {
 		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
@@ -333,13 +351,15 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 {{- range .Sites}}
 <tr class="{{if .Leaking}}leak{{else}}site{{end}}">
 <td class="state">{{.State}}</td>
-<td class="fn"><details><summary>{{.Function}}</summary><pre>{{frames .Stack}}</pre></details></td>
-<td class="loc">{{.File}}:{{.Line}}</td>
+<td class="fn"><details><summary>{{template "function" .Function}}</summary><pre>{{range .Stack}}{{template "function" .Function}}
+	{{template "path" .File}}:{{.Line}}
+{{end}}</pre></details></td>
+<td class="loc">{{template "path" .File}}:{{.Line}}</td>
 <td class="num">{{.Count}}</td>
 <td><svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="count over the last {{len .History}} samples: {{min .History}} to {{max .History}}"><title>{{len .History}} samples: {{min .History}} to {{max .History}}</title><polyline points="{{spark .History}}"/></svg></td>
 <td class="num">{{if .Leaking}}+{{.Growth}}{{end}}</td>
 <td class="num">{{if .Leaking}}{{.RatePerMinute}}{{end}}</td>
-<td class="loc">{{range $i, $c := .CreatedBy}}{{if $i}}<br>{{end}}{{$c.Function}} {{$c.File}}:{{$c.Line}} ({{$c.Count}}){{end}}</td>
+<td class="loc">{{range .CreatedBy}}<div>{{template "function" .Function}}<br>{{template "path" .File}}:{{.Line}} ({{.Count}})</div>{{end}}</td>
 <td>{{wait .OldestWait}}</td>
 <td>{{if .Confirmed}}yes{{else if .Leaking}}<span title="{{.ConfirmNote}}">no</span>{{end}}</td>
 </tr>
@@ -351,4 +371,6 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 {{- end}}
 </body>
 </html>
+{{- define "function"}}{{range $i, $part := wrapFunction .}}{{if $i}}<wbr>{{end}}{{$part}}{{end}}{{end}}
+{{- define "path"}}{{range $i, $part := wrapPath .}}{{if $i}}<wbr>{{end}}{{$part}}{{end}}{{end}}
 `))

@@ -60,6 +60,11 @@ func TestHandlerHTML(t *testing.T) {
 	assert.Contains(t, csp, "default-src 'none'")
 	assert.NotContains(t, csp, "unsafe")
 	body := w.Body.String()
+	// Long names and paths may wrap after slashes and dots (<wbr>): the
+	// page's text is the same without them.
+	assert.Contains(t, body, `<td class="loc">/<wbr>src/<wbr>main.go:42</td>`)
+	assert.Contains(t, body, `<summary>main.<wbr>handle.<wbr>func1</summary>`)
+	body = strings.ReplaceAll(body, "<wbr>", "")
 
 	// Everything from the snapshot is escaped.
 	assert.NotContains(t, body, "<script")
@@ -222,4 +227,27 @@ func TestPageCSPMatchesStyle(t *testing.T) {
 	require.NoError(t, pageTemplate.Execute(&b, view{}))
 	assert.Contains(t, b.String(), "<style>"+pageCSS+"</style>", "the template must not alter the hashed style sheet")
 	assert.Regexp(t, `style-src 'sha256-[A-Za-z0-9+/]{43}='`, pageCSP)
+}
+
+func TestWrapPoints(t *testing.T) {
+	tests := []struct {
+		give     string
+		function bool
+		want     []string
+	}{
+		{give: "", want: []string{""}},
+		{give: "main", function: true, want: []string{"main"}},
+		{give: "main.handle.func1", function: true, want: []string{"main.", "handle.", "func1"}},
+		{give: "github.com/a/b.(*T).M", function: true, want: []string{"github.com/", "a/", "b.", "(*T).", "M"}},
+		{give: "/src/net/http/server.go", want: []string{"/", "src/", "net/", "http/", "server.go"}},
+		{give: "dir/", want: []string{"dir/"}},
+		{give: "a..b", function: true, want: []string{"a.", ".", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			got := wrapPoints(tt.give, tt.function)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.give, strings.Join(got, ""), "nothing lost")
+		})
+	}
 }

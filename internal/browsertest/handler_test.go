@@ -34,6 +34,10 @@ func chromium() string {
 	return ""
 }
 
+// windowWidth is the browser window's width, in CSS pixels: a laptop
+// screen's, at which the page must not scroll sideways.
+const windowWidth = 1300
+
 // leakHere leaks a goroutine until release is closed.
 func leakHere(release <-chan struct{}, wg *sync.WaitGroup) {
 	wg.Add(1)
@@ -75,7 +79,7 @@ func TestPageInChromium(t *testing.T) {
 		chromedp.Flag("disable-domain-reliability", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 800),
+		chromedp.WindowSize(windowWidth, 800),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelAlloc()
@@ -127,6 +131,8 @@ func TestPageInChromium(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 120.0, width, "the sparkline is drawn")
 
+	assertFits(t, tab, "with every stack closed")
+
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.Click(chromedp.CSS("tr.leak summary")),
 		chromedp.WaitVisible(chromedp.CSS("tr.leak pre")),
@@ -134,6 +140,8 @@ func TestPageInChromium(t *testing.T) {
 	stack, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("tr.leak pre")))
 	require.NoError(t, err)
 	assert.Contains(t, stack, leakingFunction, "the stack opens")
+
+	assertFits(t, tab, "with the leak's stack open")
 
 	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
@@ -156,6 +164,16 @@ func TestPageInChromium(t *testing.T) {
 		assert.NotContains(t, m, "Content Security Policy")
 		assert.False(t, strings.HasPrefix(m, "error"), m)
 	}
+}
+
+// assertFits checks that the page needs no horizontal scrolling at the
+// window's width (a laptop's, 1300 px): long function names and paths wrap.
+func assertFits(t *testing.T, tab context.Context, when string) {
+	t.Helper()
+	w, err := chromedp.Run(tab, chromedp.Evaluate[[2]float64](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`))
+	require.NoError(t, err)
+	assert.Equal(t, float64(windowWidth), w[1], "the window's width")
+	assert.LessOrEqual(t, w[0], w[1], "the page scrolls sideways %s: scrollWidth %v > clientWidth %v", when, w[0], w[1])
 }
 
 // watchLeak starts a sentinel and leaks goroutines until it reports them,

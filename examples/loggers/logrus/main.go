@@ -1,6 +1,7 @@
 // Logrus sends the sentinel's alerts to a github.com/sirupsen/logrus logger,
-// through a small slog.Handler that turns records into logrus entries (see
-// handler.go; copy it into your service).
+// through the slog.Handler logrus ships since v1.10
+// (github.com/sirupsen/logrus/hooks/slog.NewHandler): records become entries,
+// attributes fields, slog's WARN logrus's warning.
 //
 //	go run ./logrus
 package main
@@ -12,6 +13,7 @@ import (
 	"os"
 
 	"github.com/sirupsen/logrus"
+	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 
 	"github.com/leaksentinel/leaksentinel"
 	"github.com/leaksentinel/leaksentinel/examples/loggers/internal/demo"
@@ -30,7 +32,7 @@ func run(w io.Writer) error {
 
 	s, err := leaksentinel.Start(leaksentinel.Options{
 		Interval: demo.Interval,
-		Logger:   slog.New(newLogrusHandler(logger)),
+		Logger:   slog.New(logrusslog.NewHandler(logger, nil)),
 	})
 	if err != nil {
 		return err
