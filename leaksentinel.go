@@ -52,6 +52,7 @@ type Sentinel struct {
 	marks     []mark        // what each sample left, a ring over the detector's horizon
 	heap      *heapWatch    // nil unless WatchHeap
 	skipped   int           // consecutive samples skipped
+	rising    bool          // the trigger saw a rise last time: capture while it lasts
 	waiting   int64         // waiting goroutines at the last full capture
 	lowest    int64         // fewest waiting goroutines seen on a tick since then
 	stacks    []stackCounts // per-stack counts of the last captures, oldest first
@@ -364,8 +365,24 @@ func (s *Sentinel) sample() (time.Duration, bool) {
 	var alerts []Leak
 	var resolved []Leak
 	var ex *explanation
+	events = append(events, s.suspects(snap, events)...)
 	for _, ev := range events {
 		switch ev.Kind {
+		case suspect:
+			// Found early, at a quarter of the window: reported only
+			// if its goroutines stayed and the runtime proves them
+			// leaked; else it waits for the full window.
+			if ex == nil {
+				ex = s.explain(snap, now)
+			}
+			ev.Kind = detect.Leak
+			if _, proved := s.proved[provedKey(ev.Key)]; !proved || s.turnedOver(ev, ex.bornAt(ev.Key, snap.precision)) {
+				continue
+			}
+			s.det.Declare(ev)
+			if l, ok := s.leak(snap, ev, now, ex); ok {
+				alerts = append(alerts, l)
+			}
 		case detect.Leak, detect.Grew:
 			if ex == nil {
 				ex = s.explain(snap, now)
@@ -434,6 +451,34 @@ func (s *Sentinel) keep(snap *Snapshot) *Snapshot {
 	return &out
 }
 
+// suspect is the kind of event suspects returns: a site rising over a
+// quarter of the window, to be proved.
+const suspect detect.Kind = 100
+
+// suspects returns the sites rising over a quarter of the window, not yet
+// reported, when the runtime's proof may be asked now and no full-window
+// event of this sample asks it already: the fast path. A leak the runtime
+// can prove is reported about a quarter of a window after it starts,
+// instead of a window.
+func (s *Sentinel) suspects(snap *Snapshot, events []detect.Event[Site]) []detect.Event[Site] {
+	for _, ev := range events {
+		if ev.Kind == detect.Leak || ev.Kind == detect.Grew {
+			return nil // explained anyway: the probe's answer serves both
+		}
+	}
+	if s.probeNote(snap) != "" {
+		return nil
+	}
+	var out []detect.Event[Site]
+	for _, ev := range s.det.Suspects(s.opts.Window / 4) {
+		if !s.ignored[ev.Key] {
+			ev.Kind = suspect
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // failed notes a failed capture and returns the wait before the next: the
 // interval doubled for each failure in a row, at most 16 intervals or five
 // minutes (but never under the interval).
@@ -471,19 +516,32 @@ func backoff(interval time.Duration, n int) time.Duration {
 // is not due. A leak raises that floor; churn moves the count but one tick's
 // spike does not move the floor of two, and a fall is learnt at the next
 // capture.
+//
+// Once a rise has lasted two ticks, each tick that is above the last
+// capture captures too: a steady leak is captured on every tick, not every
+// second one (right after a capture, the floor of two ticks is the capture
+// itself), so that a window of samples is a window of ticks while goroutines
+// pile up.
 func (s *Sentinel) skip(waiting int64) bool {
 	prev := s.lowest
 	s.lowest = waiting // the last tick's count, for the next one
 	if s.opts.MaxSkip < 0 || s.det.Samples() == 0 || s.skipped >= s.opts.MaxSkip {
-		s.skipped = 0
+		s.skipped, s.rising = 0, false
 		return false
 	}
-	if min(prev, waiting)-s.waiting >= max(1, s.waiting/100) {
-		s.skipped = 0
-		return false
+	step := max(1, s.waiting/100)
+	switch {
+	case min(prev, waiting)-s.waiting >= step:
+		s.rising = true // a rise that lasted two ticks
+	case s.rising && waiting-s.waiting >= step:
+		// still rising since the last capture
+	default:
+		s.rising = false
+		s.skipped++
+		return true
 	}
-	s.skipped++
-	return true
+	s.skipped = 0
+	return false
 }
 
 // clockEvery is how often, in captures, a source with dumps but no clock
@@ -615,17 +673,7 @@ func (s *Sentinel) explain(snap *Snapshot, now time.Time) *explanation {
 // ago, and it is not too costly now. The sites it proves are kept: a
 // goroutine proved leaked stays leaked.
 func (s *Sentinel) probe(snap *Snapshot, now time.Time) (*Snapshot, string) {
-	switch {
-	case s.opts.NoConfirm:
-		return nil, "confirmation turned off"
-	case s.prover == nil:
-		return nil, "the source has no goroutineleak profile"
-	case s.noProof != "":
-		return nil, s.noProof
-	case s.det.Samples()-s.lastProbe < s.opts.Window:
-		return nil, "goroutineleak profile asked less than a window ago"
-	}
-	if why := proofGuard(snap); why != "" {
+	if why := s.probeNote(snap); why != "" {
 		return nil, why
 	}
 	s.lastProbe = s.det.Samples()
@@ -642,6 +690,22 @@ func (s *Sentinel) probe(snap *Snapshot, now time.Time) (*Snapshot, string) {
 		s.proved[provedKey(leak.Groups[i].Site)] = now
 	}
 	return leak, ""
+}
+
+// probeNote returns why the goroutineleak profile may not be asked now,
+// or "".
+func (s *Sentinel) probeNote(snap *Snapshot) string {
+	switch {
+	case s.opts.NoConfirm:
+		return "confirmation turned off"
+	case s.prover == nil:
+		return "the source has no goroutineleak profile"
+	case s.noProof != "":
+		return s.noProof
+	case s.det.Samples()-s.lastProbe < s.opts.Window:
+		return "goroutineleak profile asked less than a window ago"
+	}
+	return proofGuard(snap)
 }
 
 // provedKey is site as the goroutineleak profile, a pprof profile, can

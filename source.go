@@ -37,9 +37,11 @@ import (
 //		if the last capture had at most [Options].DumpLimit goroutines;
 //		without it, leaks have no creators and the turnover check is off.
 //	Clock(ctx context.Context) (int64, error)
-//		an id above that of every goroutine present now; 0 when unknown.
-//		Asked every capture. Without it, the ids of a text capture serve,
-//		or of a dump taken every few captures.
+//		a goroutine id no goroutine present now is above (the highest
+//		handed out so far, or a dump's highest); 0 when unknown. Asked
+//		every capture; the turnover check compares the ids of a site's
+//		goroutines with it. Without it, the highest id of a dump taken
+//		every few captures serves.
 //	Profile(ctx context.Context) ([]byte, error)
 //		a pprof goroutine profile (?debug=0), for labels and for the
 //		files of [Options].ProfileDir. Asked with Dump.

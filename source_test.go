@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"runtime"
 	"slices"
@@ -59,7 +60,7 @@ var goroutineHeader = regexp.MustCompile(`^goroutine \d+ `)
 
 // scripted is a Source whose goroutines the test creates and ends, each a
 // real traceback with its id renumbered: captures and dumps are that text,
-// its clock is the next id, its proof names the goroutines the test says
+// its clock the highest id handed out, its proof names the goroutines the test says
 // the runtime would prove.
 type scripted struct {
 	mu     sync.Mutex
@@ -133,7 +134,7 @@ func (s *scripted) Dump(context.Context) ([]byte, error) {
 func (s *scripted) Clock(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.next + 1, nil
+	return s.next, nil
 }
 
 func (s *scripted) Prove(context.Context) (*Snapshot, error) {
@@ -296,4 +297,104 @@ func TestScriptedUnproved(t *testing.T) {
 	leaks := a.all(sen)
 	require.NotEmpty(t, leaks)
 	assert.False(t, leaks[0].Confirmed)
+}
+
+// A leak the runtime can prove is reported at a quarter of the window
+// (plus two samples), confirmed; one it cannot prove waits for the whole
+// window, as before.
+func TestScriptedFastPath(t *testing.T) {
+	for _, proved := range []bool{true, false} {
+		t.Run(fmt.Sprintf("proved=%v", proved), func(t *testing.T) {
+			src := newScripted(t)
+			src.start("startFromPool", 10, false) // a healthy pool besides
+			sen, a := src.run(t, Options{MaxSkip: -1, Window: 24})
+			for range 40 {
+				src.start("startFromLeak", 3, proved)
+				src.tick(sen)
+			}
+			leaks := a.all(sen)
+			require.NotEmpty(t, leaks)
+			l := leaks[0]
+			assert.Equal(t, proved, l.Confirmed)
+			// Samples are counted from Start's own first sample; the
+			// leak starts with the second.
+			if proved {
+				assert.LessOrEqual(t, l.Sample, 1+24/4+2, "%+v", l)
+				assert.Equal(t, 24/4, l.Window)
+			} else {
+				assert.GreaterOrEqual(t, l.Sample, 24)
+				assert.LessOrEqual(t, l.Sample, 1+24+2)
+			}
+		})
+	}
+}
+
+// A rise over a quarter of the window whose goroutines leave is not
+// reported early even if the runtime would prove some goroutines there:
+// the turnover check comes first.
+func TestScriptedFastPathTurnover(t *testing.T) {
+	src := newScripted(t)
+	sen, a := src.run(t, Options{MaxSkip: -1, Window: 24})
+	var prev [][]int64
+	for i := range 20 {
+		prev = append(prev, src.start("startFromLeak", 3+2*i, true))
+		if len(prev) > 1 {
+			src.end(prev[0]...)
+			prev = prev[1:]
+		}
+		src.tick(sen)
+	}
+	assert.Empty(t, a.all(sen))
+}
+
+// triggered is a scripted source with the cheap trigger: its waiting
+// goroutines.
+type triggered struct{ *scripted }
+
+func (t triggered) Waiting() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int64(len(t.live))
+}
+
+// While a site rises every tick, every tick captures (the issue's measured
+// case: a steady leak was captured every second tick, so a window of 24
+// samples took 49 ticks); while nothing moves, one tick in MaxSkip+1 does,
+// and a one-tick spike of churn captures nothing.
+func TestTriggerCapturesEveryTickWhileRising(t *testing.T) {
+	src := triggered{newScripted(t)}
+	src.start("startFromPool", 50, false)
+	s := newSentinel(Options{Source: src, NoConfirm: true, Logger: slog.New(slog.DiscardHandler)}.withDefaults())
+	s.sample() // the first sample always captures
+	flat := s.Stats().Captures
+	for range 30 {
+		s.sample()
+	}
+	flat = s.Stats().Captures - flat
+	assert.Equal(t, 30/(DefaultMaxSkip+1), flat, "nothing moves: the safety net only")
+
+	spike := src.start("startFromPool", 20, false)
+	s.sample()
+	src.end(spike...)
+	before := s.Stats().Captures
+	for range 4 {
+		s.sample()
+	}
+	assert.LessOrEqual(t, s.Stats().Captures-before, 1, "a one-tick spike is not growth")
+
+	before = s.Stats().Captures
+	for range 24 {
+		src.start("startFromLeak", 3, false)
+		s.sample()
+	}
+	assert.GreaterOrEqual(t, s.Stats().Captures-before, 23, "a steady rise captures every tick but its first")
+	leakSamples := 0
+	for range 10 {
+		src.start("startFromLeak", 3, false)
+		s.sample()
+		if len(s.Leaks()) > 0 && leakSamples == 0 {
+			leakSamples = s.Stats().Captures
+		}
+	}
+	assert.Positive(t, leakSamples, "reported about one window of ticks after the leak began")
 }

@@ -260,6 +260,45 @@ func (d *Detector[K]) update(k K, s *site, c int, buf *[]int32) (Event[K], bool)
 	return Event[K]{}, false
 }
 
+// Suspects returns, as Leak events, the sites not leaking whose counts
+// over the last stretch samples rise as a leak's floors do over a window
+// (the same rule, on fewer points): a leak caught early, or noise. The
+// caller confirms a suspect by other means (the runtime's proof) before it
+// [Detector.Declare]s it; a stretch of at least 6 samples is needed.
+func (d *Detector[K]) Suspects(stretch int) []Event[K] {
+	stretch = min(stretch, d.cfg.Window)
+	if stretch < 6 || d.n < stretch {
+		return nil
+	}
+	var out []Event[K]
+	var buf []int32
+	for k, s := range d.sites {
+		l := &s.levels[0]
+		if s.leaking || l.n < stretch {
+			continue
+		}
+		buf = l.points(buf)
+		if growth, floor, ok := d.rising(buf[len(buf)-stretch:], s.count); ok {
+			out = append(out, Event[K]{Key: k, Kind: Leak, Count: s.count, Floor: floor, Growth: growth,
+				Start: d.n - stretch + 1, Span: stretch})
+		}
+	}
+	return out
+}
+
+// Declare marks ev's site leaking, as if the detector had found it: later
+// samples report its growth doubling and its resolution.
+func (d *Detector[K]) Declare(ev Event[K]) {
+	s, ok := d.sites[ev.Key]
+	if !ok || s.leaking {
+		return
+	}
+	s.leaking = true
+	s.floor = ev.Floor
+	s.reported = s.count - ev.Floor
+	s.leakStart, s.leakLevel, s.leakGrowth = ev.Start, ev.Level, ev.Growth
+}
+
 // rising judges a window of floors, oldest first; now is the latest count.
 // It returns the rise of the floor from the first third to the last, and
 // the first third's floor.
