@@ -24,6 +24,7 @@ type config struct {
 	Tick        time.Duration
 	Window      int // 0: the sentinel's default
 	MaxSkip     int
+	NoConfirm   bool           // the sentinel without proof, so without its fast path
 	Ticks       int            // run length; 0: max(96, 8×window)
 	Parallel    int            // scenarios run at once
 	Run         *regexp.Regexp // nil: all

@@ -49,6 +49,7 @@ func evaluate(ctx context.Context, c *corpus, cfg config) (*report, error) {
 		tick:         cfg.Tick,
 		Window:       cfg.Window,
 		MaxSkip:      cfg.MaxSkip,
+		NoConfirm:    cfg.NoConfirm,
 		Ticks:        cfg.Ticks,
 		Results:      make([]*result, len(c.Names)),
 	}
@@ -98,7 +99,8 @@ func runScenario(ctx context.Context, bin string, cfg config) *result {
 		"-tick", cfg.Tick.String(),
 		"-ticks", strconv.Itoa(cfg.Ticks),
 		"-window", strconv.Itoa(cfg.Window),
-		"-maxskip", strconv.Itoa(cfg.MaxSkip))
+		"-maxskip", strconv.Itoa(cfg.MaxSkip),
+		"-noconfirm="+strconv.FormatBool(cfg.NoConfirm))
 	var stdout bytes.Buffer
 	stderr := &tail{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
@@ -173,6 +175,9 @@ type verdict struct {
 	// same in seconds, from the alert's time.
 	Detect  int     `json:"detect,omitempty"`
 	Seconds float64 `json:"seconds,omitempty"`
+	// DetectTicks is the same in ticks: the sentinel's samples are its
+	// captures, and a tick that skips the capture is not one.
+	DetectTicks int `json:"detect_ticks,omitempty"`
 }
 
 func (v *verdict) alerted() bool { return v.Alerts > 0 }
@@ -224,6 +229,7 @@ func (r *result) score(v *verdict, e scenario.Event, cfg config) {
 			v.Detect = e.Captures - r.StartCaptures
 		}
 		v.Seconds = (e.Tick - float64(r.LeakStart)) * cfg.Tick.Seconds()
+		v.DetectTicks = sample - r.LeakStart
 	}
 	if v.Alerts == 1 {
 		set()

@@ -46,6 +46,7 @@ func main() {
 	flag.DurationVar(&cfg.Tick, "tick", 25*time.Millisecond, "sampling interval and workload pace")
 	flag.IntVar(&cfg.Window, "window", 0, "sentinel Window in samples (0: the sentinel's default)")
 	flag.IntVar(&cfg.MaxSkip, "maxskip", 0, "sentinel MaxSkip (0: its default, -1: never skip)")
+	flag.BoolVar(&cfg.NoConfirm, "noconfirm", false, "sentinel NoConfirm: no proof by the goroutineleak profile, so no fast path")
 	flag.IntVar(&cfg.Ticks, "ticks", 0, "run length in ticks (0: max(96, 8×window))")
 	flag.IntVar(&cfg.Parallel, "parallel", 2, "scenarios run at once")
 	flag.BoolVar(&cfg.LeakProfile, "leakprofile", true, "on Go 1.26, build with GOEXPERIMENT=goroutineleakprofile (Go 1.27 always has the profile)")

@@ -18,6 +18,7 @@ type report struct {
 	tick         time.Duration
 	Window       int       `json:"window"`
 	MaxSkip      int       `json:"maxskip,omitempty"`
+	NoConfirm    bool      `json:"noconfirm,omitempty"`
 	Ticks        int       `json:"ticks"`
 	Elapsed      string    `json:"elapsed"`
 	Results      []*result `json:"results"`
@@ -45,6 +46,8 @@ type totals struct {
 	WorstSamples  int     `json:"worst_samples"`
 	MedianSeconds float64 `json:"median_seconds"`
 	WorstSeconds  float64 `json:"worst_seconds"`
+	MedianTicks   float64 `json:"median_ticks"`
+	WorstTicks    int     `json:"worst_ticks"`
 	// InTime counts leaks found within two windows of their start.
 	InTime int `json:"within_two_windows"`
 
@@ -57,7 +60,7 @@ func (rep *report) total() {
 	rep.Totals = nil
 	for _, d := range detectors {
 		t := &totals{Detector: d}
-		var samples []int
+		var samples, ticks []int
 		var seconds []float64
 		for _, r := range rep.Results {
 			if r.Err != "" {
@@ -93,6 +96,7 @@ func (rep *report) total() {
 			}
 			samples = append(samples, v.Detect)
 			seconds = append(seconds, v.Seconds)
+			ticks = append(ticks, v.DetectTicks)
 		}
 		if len(samples) > 0 {
 			slices.Sort(samples)
@@ -101,6 +105,9 @@ func (rep *report) total() {
 			t.MedianSeconds = median(seconds)
 			t.WorstSamples = samples[len(samples)-1]
 			t.WorstSeconds = seconds[len(seconds)-1]
+			slices.Sort(ticks)
+			t.MedianTicks = median(ticks)
+			t.WorstTicks = ticks[len(ticks)-1]
 		}
 		rep.Totals = append(rep.Totals, t)
 	}
@@ -166,22 +173,26 @@ func (rep *report) misses() []miss {
 // printReport writes the per-scenario table, the totals and the verdict.
 func printReport(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "%s, GOEXPERIMENT=%s, goroutineleak profile: %s\n", rep.GoVersion, rep.GoExperiment, onOff(rep.LeakProfile))
-	fmt.Fprintf(w, "tick %s, window %d samples (%s), maxskip %d, %d ticks a run, %d scenarios in %s\n\n",
-		rep.Tick, rep.Window, seconds(rep, float64(rep.Window)), rep.MaxSkip, rep.Ticks, len(rep.Results), rep.Elapsed)
+	fast := "on"
+	if rep.NoConfirm {
+		fast = "off (-noconfirm)"
+	}
+	fmt.Fprintf(w, "tick %s, window %d samples (%s), maxskip %d, fast path %s, %d ticks a run, %d scenarios in %s\n\n",
+		rep.Tick, rep.Window, seconds(rep, float64(rep.Window)), rep.MaxSkip, fast, rep.Ticks, len(rep.Results), rep.Elapsed)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tTRUTH\tSENTINEL\tSITE\tSITE OK\tCREATOR OK\tSAMPLE\tDETECT\tSECONDS\tNAIVE\tGOROUTINELEAK\t")
+	fmt.Fprintln(tw, "SCENARIO\tTRUTH\tSENTINEL\tSITE\tSITE OK\tCREATOR OK\tSAMPLE\tDETECT\tTICKS\tSECONDS\tNAIVE\tGOROUTINELEAK\t")
 	for _, r := range rep.Results {
 		truth := "benign"
 		if r.Leak {
 			truth = fmt.Sprintf("leak@%d", r.LeakStart)
 		}
 		if r.Err != "" {
-			fmt.Fprintf(tw, "%s\t%s\tERROR: %s\t\t\t\t\t\t\t\t\t\n", r.Name, truth, r.Err)
+			fmt.Fprintf(tw, "%s\t%s\tERROR: %s\t\t\t\t\t\t\t\t\t\t\n", r.Name, truth, r.Err)
 			continue
 		}
 		v := r.Verdicts[sentinel]
-		verdict, site, siteOK, creatorOK, sample, detect, secs := "-", "", "", "", "", "", ""
+		verdict, site, siteOK, creatorOK, sample, detect, ticks, secs := "-", "", "", "", "", "", "", ""
 		if v.alerted() {
 			verdict = "alert"
 			site = v.Site
@@ -194,6 +205,7 @@ func printReport(w io.Writer, rep *report) {
 			siteOK, creatorOK = yesNo(v.RightSite), yesNo(v.RightCreator)
 			if v.RightSite {
 				detect = fmt.Sprintf("%+d", v.Detect)
+				ticks = fmt.Sprintf("%+d", v.DetectTicks)
 				secs = fmt.Sprintf("%.2fs", v.Seconds)
 			}
 			if v.falseAlarm() {
@@ -202,22 +214,22 @@ func printReport(w io.Writer, rep *report) {
 		} else if v.alerted() {
 			siteOK = "FALSE ALARM"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, truth, verdict, site, siteOK, creatorOK,
-			sample, detect, secs, reference(r, r.Verdicts[naive]), reference(r, r.Verdicts[goroutineLeak]))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, truth, verdict, site, siteOK, creatorOK,
+			sample, detect, ticks, secs, reference(r, r.Verdicts[naive]), reference(r, r.Verdicts[goroutineLeak]))
 	}
 	tw.Flush()
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DETECTOR\tRECALL\tWITH CREATOR\tFALSE ALARMS (BENIGN + WRONG SITE OR EARLY)\tMEDIAN DETECT\tWORST DETECT\tWITHIN 2 WINDOWS\t")
+	fmt.Fprintln(tw, "DETECTOR\tRECALL\tWITH CREATOR\tFALSE ALARMS (BENIGN + WRONG SITE OR EARLY)\tMEDIAN DETECT\tWORST DETECT\tMEDIAN / WORST TICKS\tWITHIN 2 WINDOWS\t")
 	for _, t := range rep.Totals {
 		creator := "-"
 		if t.Detector == sentinel {
 			creator = fmt.Sprintf("%d/%d", t.FoundCreator, t.Leaks)
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%d/%d + %d\t%s\t%s\t%d/%d\t\n", t.Detector, t.Found, t.Leaks, creator,
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%d/%d + %d\t%s\t%s\t%g / %d\t%d/%d\t\n", t.Detector, t.Found, t.Leaks, creator,
 			t.FalseBenign, t.Benign, t.WrongSite, detectTime(t.MedianSamples, t.MedianSeconds, t.Found),
-			detectTime(float64(t.WorstSamples), t.WorstSeconds, t.Found), t.InTime, t.Found)
+			detectTime(float64(t.WorstSamples), t.WorstSeconds, t.Found), t.MedianTicks, t.WorstTicks, t.InTime, t.Found)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nnaive: total goroutines grew by half over a window (names no site); goroutineleak: the runtime's profile alone, once a window.")

@@ -86,11 +86,13 @@ type Event struct {
 //	-ticks 96      how long to run, in ticks
 //	-window 0      the sentinel's Window (0: its default)
 //	-maxskip 0     the sentinel's MaxSkip (0: its default; -1: never skip)
+//	-noconfirm     the sentinel's NoConfirm (no proof, hence no fast path)
 func Main(spec Spec) {
 	tick := flag.Duration("tick", 25*time.Millisecond, "sampling interval and workload pace")
 	ticks := flag.Int("ticks", 96, "run length in ticks")
 	window := flag.Int("window", 0, "sentinel Window in samples (0: default)")
 	maxSkip := flag.Int("maxskip", 0, "sentinel MaxSkip (0: default, -1: never skip)")
+	noConfirm := flag.Bool("noconfirm", false, "sentinel NoConfirm: no proof, so no fast path")
 	flag.Parse()
 
 	out := &output{enc: json.NewEncoder(os.Stdout), start: time.Now(), tick: *tick}
@@ -118,6 +120,7 @@ func Main(spec Spec) {
 		Interval:  *tick,
 		Window:    *window,
 		MaxSkip:   *maxSkip,
+		NoConfirm: *noConfirm,
 		DumpLimit: 100_000,
 		OnLeak: func(l leaksentinel.Leak) {
 			var creators []string
