@@ -80,8 +80,9 @@ func readSTW() *metrics.Float64Histogram {
 
 func startSTW() stwWatch { return stwWatch{before: readSTW()} }
 
-// report adds the largest pause that occurred since start.
-func (w stwWatch) report(b *testing.B) {
+// report adds the largest pause that occurred since start, and returns it
+// in nanoseconds.
+func (w stwWatch) report(b *testing.B) float64 {
 	after := readSTW()
 	worst := 0.0
 	for i := range after.Counts {
@@ -90,4 +91,28 @@ func (w stwWatch) report(b *testing.B) {
 		}
 	}
 	b.ReportMetric(worst*1e9, "max-stw-ns")
+	return worst * 1e9
+}
+
+// BenchmarkAlertDump measures the dump an alert takes (the process
+// source's runtime.Stack of every goroutine, the world stopped throughout)
+// at the goroutine counts around DumpLimit: max-stw-ns is the pause a
+// service sees, stw-ns/goroutine that pause per goroutine.
+func BenchmarkAlertDump(b *testing.B) {
+	for _, n := range []int{1_000, 2_000, 5_000, 10_000} {
+		release := parkMany(b, n)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			src := newProcessSource()
+			src.Dump(b.Context()) // size the buffer, as a second alert finds it
+			stw := startSTW()
+			for b.Loop() {
+				if _, err := src.Dump(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			max := stw.report(b)
+			b.ReportMetric(max/float64(runtime.NumGoroutine()), "stw-ns/goroutine")
+		})
+		release()
+	}
 }
