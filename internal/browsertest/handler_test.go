@@ -131,6 +131,12 @@ func TestPageInChromium(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 120.0, width, "the sparkline is drawn")
 
+	// The sentinel's own goroutines (its sampler in the middle of a
+	// capture, its OnLeak delivery) are never shown as sites.
+	own, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`[...document.querySelectorAll("tbody summary")].map(e => e.textContent).filter(f => f.startsWith("github.com/leaksentinel/leaksentinel.") || f.includes("leaksentinel/internal/capture"))`))
+	require.NoError(t, err)
+	assert.Empty(t, own, "the page shows the sentinel's own goroutines")
+
 	assertFits(t, tab, "with every stack closed")
 
 	require.NoError(t, chromedp.Do(tab,
