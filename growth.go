@@ -154,16 +154,29 @@ func (b *births) add(t *stack.Table, g *stack.Goroutine) {
 	b.at[site] = append(b.at[site], born{g.ID, Frame{Function: t.String(c.Func), File: t.String(c.File), Line: int(c.Line)}})
 }
 
-// newestCreators returns the creators of the n goroutines at site created
-// last, most common first. Goroutine ids grow with creation, so where a
-// leak shares its site (and its frames) with an older healthy pool, the
-// newest goroutines are the leak's: their creator is the line to fix.
-func newestCreators(at []born, n int) []Creator {
+// newestCreators returns the creators of the goroutines at site that
+// arrived while it rose, most common first: those with an id above since,
+// the goroutine clock when the rise began, or, without a clock, the n
+// created last. Goroutine ids grow with creation, so where a leak shares
+// its site (and its frames) with an older healthy pool, the goroutines that
+// arrived are the leak's: their creator is the line to fix.
+//
+// The clock is the better rule: ids grow with creation only batch by batch
+// (each P hands out its own batch of 16), so among a few dozen goroutines
+// the n highest ids can be a pool's, created early on another P; the pool's
+// are all below a clock read after them.
+func newestCreators(at []born, since int64, n int) []Creator {
 	if len(at) == 0 || n <= 0 {
 		return nil
 	}
 	at = slices.Clone(at)
 	slices.SortFunc(at, func(a, b born) int { return cmp.Compare(b.id, a.id) })
+	if since > 0 {
+		n = 0
+		for n < len(at) && at[n].id > since {
+			n++
+		}
+	}
 	counts := make(map[Frame]int)
 	var order []Frame
 	for _, b := range at[:min(n, len(at))] {

@@ -778,7 +778,7 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 		// Stacks cannot tell goroutines apart when a pool and a leak
 		// run the same function; creation order can: the goroutines
 		// that arrived over the window are the newest.
-		if newest := newestCreators(ex.bornAt(ev.Key, snap.precision), ev.Growth); len(newest) > 0 {
+		if newest := newestCreators(ex.bornAt(ev.Key, snap.precision), s.clockAt(ev.Start), ev.Growth); len(newest) > 0 {
 			l.Creators = leadWith(l.Creators, newest)
 		}
 		l.OldestWait = g.OldestWait
