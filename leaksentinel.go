@@ -317,10 +317,12 @@ func (s *Sentinel) sample() {
 	s.hist.add(counts)
 	s.mu.Unlock()
 
+	var files []string
 	if len(alerts) > 0 && s.opts.ProfileDir != "" {
-		s.writeProfiles(now, "alert", ex)
+		files = s.writeProfiles(now, "alert", ex)
 	}
 	for _, l := range alerts {
+		l.Files = slices.Clone(files)
 		s.alertLeak(l)
 	}
 }
