@@ -7,6 +7,7 @@
 //
 //	leaksentinel.goroutines            gauge    {goroutine}  goroutines at the last full capture
 //	leaksentinel.site.goroutines       gauge    {goroutine}  goroutines at one site, for the top sites (see Options.TopSites)
+//	leaksentinel.leak.goroutines       gauge    {goroutine}  goroutines at each site leaking now, and who started them
 //	leaksentinel.leaks                 counter  {site}       sites found leaking (repeat alerts not counted)
 //	leaksentinel.leaking_sites         gauge    {site}       sites leaking now
 //	leaksentinel.captures              counter  {capture}    full captures taken
@@ -19,9 +20,11 @@
 //
 // A site's series carries the OpenTelemetry semantic conventions for code,
 // code.function.name, code.file.path and code.line.number, and the state
-// its goroutines are parked in, leaksentinel.state ("chan send", ...). The
-// sites beyond the top are summed in one series whose function, file and
-// state are "other" and which has no line.
+// its goroutines are parked in, leaksentinel.state ("chan send", ...); a
+// leak's series also has the function that started most of its goroutines,
+// leaksentinel.created_by, when known. The sites beyond the top are summed
+// in one series whose function, file and state are "other" and which has
+// no line.
 //
 // The sample cost is a total and a count, not a histogram: OpenTelemetry
 // has no asynchronous histogram, and a synchronous one would need a hook in
@@ -63,6 +66,10 @@ const ScopeName = "github.com/leaksentinel/leaksentinel/otelmetric"
 // goroutines are parked in.
 const StateKey = attribute.Key("leaksentinel.state")
 
+// CreatedByKey is the attribute of a leak's series that holds the function
+// that started most of its goroutines.
+const CreatedByKey = attribute.Key("leaksentinel.created_by")
+
 // other is every string attribute of the series that sums the sites not in
 // the top.
 const other = "other"
@@ -96,9 +103,9 @@ func Register(s *leaksentinel.Sentinel, mp metric.MeterProvider, opts Options) (
 
 // instruments are the observables of one registration.
 type instruments struct {
-	goroutines, site, leaking, heapLive, stacks      metric.Int64ObservableGauge
-	leaks, captures, dropped, heapAlerts, turnedOver metric.Int64ObservableCounter
-	duration                                         metric.Float64ObservableCounter
+	goroutines, site, leak, leaking, heapLive, stacks metric.Int64ObservableGauge
+	leaks, captures, dropped, heapAlerts, turnedOver  metric.Int64ObservableCounter
+	duration                                          metric.Float64ObservableCounter
 }
 
 func register(src source, mp metric.MeterProvider, opts Options) (metric.Registration, error) {
@@ -124,6 +131,8 @@ func register(src source, mp metric.MeterProvider, opts Options) (metric.Registr
 		"Goroutines in the process at the sentinel's last full capture.")
 	in.site = gauge("leaksentinel.site.goroutines", "{goroutine}",
 		`Goroutines parked at one site (state, function, file, line) at the last full capture: the leaking sites and the largest others; the rest are summed in the series whose attributes are "other".`)
+	in.leak = gauge("leaksentinel.leak.goroutines", "{goroutine}",
+		"Goroutines at each site the sentinel finds leaking now, and the function that started most of them when known.")
 	in.leaks = counter("leaksentinel.leaks", "{site}",
 		"Sites the sentinel found leaking; repeat alerts for a site are not counted.")
 	in.leaking = gauge("leaksentinel.leaking_sites", "{site}", "Sites leaking now.")
@@ -147,7 +156,7 @@ func register(src source, mp metric.MeterProvider, opts Options) (metric.Registr
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		in.observe(o, src, top)
 		return nil
-	}, in.goroutines, in.site, in.leaks, in.leaking, in.captures, in.duration, in.dropped,
+	}, in.goroutines, in.site, in.leak, in.leaks, in.leaking, in.captures, in.duration, in.dropped,
 		in.heapLive, in.stacks, in.heapAlerts, in.turnedOver)
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: otelmetric: registering the callback: %w", err)
@@ -163,6 +172,13 @@ func (in *instruments) observe(o metric.Observer, src source, top int) {
 	o.ObserveInt64(in.leaks, int64(st.Leaks))
 	o.ObserveInt64(in.dropped, int64(st.Dropped))
 	o.ObserveInt64(in.leaking, int64(len(leaks)))
+	for _, l := range leaks { // one per site
+		attrs := siteAttributes(l.Site)
+		if c := l.CreatedBy(); c != "" {
+			attrs = append(attrs, CreatedByKey.String(valid(c)))
+		}
+		o.ObserveInt64(in.leak, int64(l.Count), metric.WithAttributes(attrs...))
+	}
 	o.ObserveInt64(in.captures, int64(st.Captures))
 	o.ObserveFloat64(in.duration, st.TotalDuration.Seconds())
 	o.ObserveInt64(in.heapAlerts, int64(st.HeapAlerts))
@@ -177,16 +193,21 @@ func (in *instruments) observe(o metric.Observer, src source, top int) {
 	}
 	sites, restCount, rest := topSites(snap, leaks, top)
 	for _, g := range sites {
-		o.ObserveInt64(in.site, int64(g.Count), metric.WithAttributes(
-			semconv.CodeFunctionName(valid(g.Function)),
-			semconv.CodeFilePath(valid(g.File)),
-			semconv.CodeLineNumber(g.Line),
-			StateKey.String(valid(string(g.State))),
-		))
+		o.ObserveInt64(in.site, int64(g.Count), metric.WithAttributes(siteAttributes(g.Site)...))
 	}
 	if rest > 0 {
 		o.ObserveInt64(in.site, int64(restCount), metric.WithAttributes(
 			semconv.CodeFunctionName(other), semconv.CodeFilePath(other), StateKey.String(other)))
+	}
+}
+
+// siteAttributes are the attributes of a site's series.
+func siteAttributes(s leaksentinel.Site) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		semconv.CodeFunctionName(valid(s.Function)),
+		semconv.CodeFilePath(valid(s.File)),
+		semconv.CodeLineNumber(s.Line),
+		StateKey.String(valid(string(s.State))),
 	}
 }
 

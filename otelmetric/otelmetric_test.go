@@ -44,7 +44,8 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{
 		snap: &leaksentinel.Snapshot{Total: 64, Groups: groups,
 			Memory: leaksentinel.Memory{HeapLive: 48 << 20, Stacks: 1 << 20, Total: 96 << 20, GCCycles: 12}},
-		leaks: []leaksentinel.Leak{{Site: leaking, Count: 3, Growth: 3}},
+		leaks: []leaksentinel.Leak{{Site: leaking, Count: 3, Growth: 3,
+			Creators: []leaksentinel.Creator{{Frame: leaksentinel.Frame{Function: "main.search", File: "/src/main.go", Line: 98}}}}},
 		stats: leaksentinel.Stats{
 			Ticks: 12, Captures: 9, Leaks: 1, Alerts: 2, Dropped: 1, HeapAlerts: 4, TurnedOver: 2,
 			TotalDuration: 30 * time.Millisecond,
@@ -114,12 +115,16 @@ func points(t *testing.T, sm metricdata.ScopeMetrics) map[string]map[attribute.D
 }
 
 func siteAttrs(s leaksentinel.Site) attribute.Distinct {
-	return distinct(
+	return distinct(siteKeyValues(s)...)
+}
+
+func siteKeyValues(s leaksentinel.Site) []attribute.KeyValue {
+	return []attribute.KeyValue{
 		attribute.String("code.function.name", s.Function),
 		attribute.String("code.file.path", s.File),
 		attribute.Int("code.line.number", s.Line),
 		attribute.String("leaksentinel.state", string(s.State)),
-	)
+	}
 }
 
 func distinct(kvs ...attribute.KeyValue) attribute.Distinct {
@@ -142,8 +147,11 @@ func TestMetrics(t *testing.T) {
 	src := newFakeSource()
 	got := points(t, collect(t, src, Options{TopSites: 3}))
 	want := map[string]map[attribute.Distinct]point{
-		"leaksentinel.goroutines":      {noAttrs: {"gauge", "{goroutine}", 64}},
-		"leaksentinel.leaks":           {noAttrs: {"sum", "{site}", 1}},
+		"leaksentinel.goroutines": {noAttrs: {"gauge", "{goroutine}", 64}},
+		"leaksentinel.leaks":      {noAttrs: {"sum", "{site}", 1}},
+		"leaksentinel.leak.goroutines": {
+			distinct(append(siteKeyValues(leaking), attribute.String("leaksentinel.created_by", "main.search"))...): {"gauge", "{goroutine}", 3},
+		},
 		"leaksentinel.leaking_sites":   {noAttrs: {"gauge", "{site}", 1}},
 		"leaksentinel.captures":        {noAttrs: {"sum", "{capture}", 9}},
 		"leaksentinel.sample.duration": {noAttrs: {"sum", "s", 0.03}},
@@ -209,8 +217,10 @@ func TestSiteSeries(t *testing.T) {
 		snap:  &leaksentinel.Snapshot{Total: 3, Groups: []leaksentinel.Group{{Site: twice, Count: 2}, {Site: twice, Count: 1}}},
 		leaks: []leaksentinel.Leak{{Site: gone, Count: 4}},
 	}
-	got = points(t, collect(t, src, Options{}))["leaksentinel.site.goroutines"]
-	assert.Equal(t, map[attribute.Distinct]point{siteAttrs(twice): {"gauge", "{goroutine}", 3}}, got)
+	all := points(t, collect(t, src, Options{}))
+	assert.Equal(t, map[attribute.Distinct]point{siteAttrs(twice): {"gauge", "{goroutine}", 3}}, all["leaksentinel.site.goroutines"])
+	// The leak's own series, without a creator when none is known.
+	assert.Equal(t, map[attribute.Distinct]point{siteAttrs(gone): {"gauge", "{goroutine}", 4}}, all["leaksentinel.leak.goroutines"])
 }
 
 // Before the first capture there is no goroutine gauge, no heap and no

@@ -187,7 +187,7 @@ func TestOTLP(t *testing.T) {
 			byName[m.Name] = m
 		}
 	}
-	for _, name := range []string{"leaksentinel.goroutines", "leaksentinel.site.goroutines", "leaksentinel.leaks",
+	for _, name := range []string{"leaksentinel.goroutines", "leaksentinel.site.goroutines", "leaksentinel.leak.goroutines", "leaksentinel.leaks",
 		"leaksentinel.leaking_sites", "leaksentinel.captures", "leaksentinel.sample.duration", "leaksentinel.alerts.dropped",
 		"leaksentinel.heap.live", "leaksentinel.stack", "leaksentinel.heap.alerts", "leaksentinel.turned_over"} {
 		assert.Contains(t, byName, name)
@@ -215,6 +215,15 @@ func TestOTLP(t *testing.T) {
 		assert.GreaterOrEqual(t, dp.GetAsInt(), int64(leaksentinel.DefaultMinGrowth))
 	}
 	assert.True(t, found, "a series of the leaking site")
+	var leakSeries bool
+	for _, dp := range byName["leaksentinel.leak.goroutines"].GetGauge().GetDataPoints() {
+		a := attrs(dp.Attributes)
+		if a["code.function.name"].GetStringValue() == leaking {
+			leakSeries = true
+			assert.Equal(t, "github.com/leaksentinel/leaksentinel/otelmetric.leakHere", a["leaksentinel.created_by"].GetStringValue())
+		}
+	}
+	assert.True(t, leakSeries, "the leak's own series")
 
 	// Logs: the alert, as slog wrote it, with its fields.
 	var alert *logspb.LogRecord
