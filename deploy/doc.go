@@ -9,5 +9,7 @@
 //	leaky/                       a leaking service serving the prom module's metrics, to try them on
 //
 // The rules and the dashboard read the metrics of the prom module
-// (github.com/leaksentinel/leaksentinel/prom).
+// (github.com/leaksentinel/leaksentinel/prom); the otelmetric module's,
+// through OpenTelemetry's Prometheus exporter, have the same names but for
+// the sample histogram and the site labels.
 package deploy

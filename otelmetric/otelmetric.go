@@ -29,10 +29,11 @@
 // The sample cost is a total and a count, not a histogram: OpenTelemetry
 // has no asynchronous histogram, and a synchronous one would need a hook in
 // the sentinel's loop. Their rates give the mean cost of a capture over
-// any window. Translated to Prometheus names (as an OpenTelemetry
-// collector's Prometheus exporter does), the other metrics are those of the
-// prom module, so the rules that ship with it apply once the site labels
-// are mapped (code_function_name to function, ...).
+// any window. Through OpenTelemetry's Prometheus exporter the other
+// metrics take the prom module's names, so the alerting rules in the
+// repository's deploy directory fire on them too; their annotations name
+// the site by prom's labels (function, location), here
+// code_function_name, code_file_path and code_line_number.
 //
 // Wire it to the meter provider of your pipeline:
 //
