@@ -53,10 +53,11 @@ type Leak struct {
 	ConfirmNote string
 	// Files are the paths of the files written in Options.ProfileDir
 	// for this alert: the goroutine profile (.pb.gz) and, when a dump
-	// was taken, its text (.txt). OnLeak may ship them (to object
-	// storage, a ticket, a profiler's upload API) before the sentinel
-	// prunes them, MaxProfiles captures later. Empty without ProfileDir
-	// or when writing failed.
+	// was taken, its text (.txt). They are set on the alert that OnLeak
+	// and the log get, so that OnLeak may ship them (to object storage,
+	// a ticket, a profiler's upload API) before the sentinel prunes them,
+	// MaxProfiles captures later. Empty without ProfileDir or when
+	// writing failed.
 	Files []string
 }
 

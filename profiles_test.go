@@ -74,6 +74,13 @@ func TestProfilesProveTheLeak(t *testing.T) {
 		assert.Equal(t, dir, filepath.Dir(file))
 	}
 	assert.Contains(t, l.Files, strings.TrimSuffix(last, ".pb.gz")+".txt")
+	var logged string
+	for _, a := range l.LogValue().Group() {
+		if a.Key == "files" {
+			logged = a.Value.String()
+		}
+	}
+	assert.Equal(t, strings.Join(l.Files, " "), logged, "the alert's log names its files")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
