@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"time"
 )
@@ -233,8 +232,8 @@ func (s *Sentinel) writeHeapProfiles(now time.Time) (base, cur string) {
 		return "", ""
 	}
 	s.pruneProfiles(s.opts.MaxProfiles - 1) // room for this capture
-	stamp := filepath.Join(s.opts.ProfileDir, fmt.Sprintf("%s%s", profilePrefix, now.UTC().Format("20060102T150405.000Z")))
-	base, cur = stamp+"-heap-base.pb.gz", stamp+"-heap.pb.gz"
+	stamp := s.profileBase(now)
+	base, cur = stamp+".heap.base.pb.gz", stamp+".heap.alert.pb.gz"
 	for _, f := range []struct {
 		name string
 		data []byte

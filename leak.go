@@ -61,6 +61,14 @@ type Leak struct {
 	// not: "goroutineleak profile unavailable", "skipped: 4100 waiters
 	// on one sync primitive", ...
 	ConfirmNote string
+	// Files are the paths of the files written in Options.ProfileDir
+	// for this alert: the goroutine profile (.pb.gz) and, when a dump
+	// was taken, its text (.txt). They are set on the alert that OnLeak
+	// and the log get, so that OnLeak may ship them (to object storage,
+	// a ticket, a profiler's upload API) before the sentinel prunes them,
+	// MaxProfiles captures later. Empty without ProfileDir or when
+	// writing failed.
+	Files []string
 }
 
 // CreatedBy returns the most common creator's function, or "".
@@ -141,6 +149,9 @@ func (l Leak) LogValue() slog.Value {
 	}
 	if l.ConfirmNote != "" {
 		attrs = append(attrs, slog.String("confirm_note", l.ConfirmNote))
+	}
+	if len(l.Files) > 0 {
+		attrs = append(attrs, slog.String("files", strings.Join(l.Files, " ")))
 	}
 	return slog.GroupValue(attrs...)
 }

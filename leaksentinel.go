@@ -420,10 +420,20 @@ func (s *Sentinel) sample() (time.Duration, bool) {
 	s.hist.add(counts)
 	s.mu.Unlock()
 
+	var files []string
 	if len(alerts) > 0 && s.opts.ProfileDir != "" {
-		s.writeProfiles(now, "alert", ex)
+		files = s.writeProfiles(now, "alert", ex)
+		s.mu.Lock()
+		for _, l := range alerts {
+			if open, ok := s.leaks[l.Site]; ok {
+				open.Files = slices.Clone(files)
+				s.leaks[l.Site] = open
+			}
+		}
+		s.mu.Unlock()
 	}
 	for _, l := range alerts {
+		l.Files = slices.Clone(files)
 		s.alertLeak(l)
 	}
 	for _, l := range resolved {

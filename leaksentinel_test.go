@@ -407,7 +407,7 @@ func TestLiveLeak(t *testing.T) {
 			assert.Positive(t, l.StackBytes)
 			assert.NotEmpty(t, l.Stack.Frames)
 
-			files, err := filepath.Glob(filepath.Join(dir, "leaksentinel-*"))
+			files, err := filepath.Glob(filepath.Join(dir, profileOwner()+"*"))
 			require.NoError(t, err)
 			require.NotEmpty(t, files)
 			for _, file := range files {
@@ -417,7 +417,7 @@ func TestLiveLeak(t *testing.T) {
 			}
 			stamps := make(map[string]bool)
 			for _, file := range files {
-				stamps[strings.SplitN(filepath.Base(file), "-", 3)[1]] = true
+				stamps[strings.TrimPrefix(filepath.Base(file), profileOwner())[:len(stampFormat)]] = true
 			}
 			assert.LessOrEqual(t, len(stamps), 2, "MaxProfiles captures kept")
 		})

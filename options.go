@@ -122,11 +122,15 @@ type Options struct {
 	// DumpLimit allows, a text dump (.txt, as /debug/pprof/goroutine?
 	// debug=2 shows it). The first sample writes a baseline profile.
 	// Files are readable by the owner only; the directory is created if
-	// needed.
+	// needed. Their names say the program, host, process id, time and
+	// kind, so that a directory shared by many instances holds them apart:
+	// leaksentinel.checkout.web-7.4242.20261201T204937.123Z.goroutine.alert.pb.gz.
+	// Each [Leak] lists the files written for it.
 	ProfileDir string
 
 	// MaxProfiles is the number of alert captures ProfileDir keeps, the
-	// newest. Zero means DefaultMaxProfiles.
+	// newest of this process; other processes' files are left alone.
+	// Zero means DefaultMaxProfiles.
 	MaxProfiles int
 
 	// MaxSites bounds the number of sites whose history is kept: when

@@ -53,7 +53,7 @@ func TestProfilesProveTheLeak(t *testing.T) {
 	}, func(*Sentinel) {
 		// The first sample writes the baseline, before the leak starts.
 		deadline := time.Now().Add(20 * time.Second)
-		for len(glob(t, dir, "*-baseline.pb.gz")) == 0 {
+		for len(glob(t, dir, "*.goroutine.baseline.pb.gz")) == 0 {
 			require.True(t, time.Now().Before(deadline), "no baseline profile")
 			time.Sleep(time.Millisecond)
 		}
@@ -62,10 +62,25 @@ func TestProfilesProveTheLeak(t *testing.T) {
 	const leaking = "github.com/leaksentinel/leaksentinel.leakForPprof.func1"
 	require.Equal(t, leaking, l.Function)
 
-	profiles := glob(t, dir, "*.pb.gz") // sorted: names start with the time
+	profiles := glob(t, dir, "*.pb.gz") // sorted: after the owner, names start with the time
 	require.GreaterOrEqual(t, len(profiles), 2, profiles)
 	first, last := profiles[0], profiles[len(profiles)-1]
-	assert.True(t, strings.HasSuffix(last, "-alert.pb.gz"), last)
+	assert.True(t, strings.HasSuffix(last, ".goroutine.alert.pb.gz"), last)
+	// The alert says which files it wrote: the profile, and the dump's
+	// text, both still there when OnLeak runs.
+	require.Contains(t, l.Files, last)
+	for _, file := range l.Files {
+		assert.FileExists(t, file)
+		assert.Equal(t, dir, filepath.Dir(file))
+	}
+	assert.Contains(t, l.Files, strings.TrimSuffix(last, ".pb.gz")+".txt")
+	var logged string
+	for _, a := range l.LogValue().Group() {
+		if a.Key == "files" {
+			logged = a.Value.String()
+		}
+	}
+	assert.Equal(t, strings.Join(l.Files, " "), logged, "the alert's log names its files")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -103,15 +118,26 @@ func TestProfilesProveTheLeak(t *testing.T) {
 func TestProfilesBounded(t *testing.T) {
 	const maxProfiles = 2
 	dir := t.TempDir()
-	other := filepath.Join(dir, "notes.txt")
-	require.NoError(t, os.WriteFile(other, []byte("mine"), 0o644))
+	// Beside the sentinel's files: someone's notes, and the captures of
+	// other instances sharing the directory (another process id, another
+	// host, a program whose name starts like this one's), older than any
+	// of this process's.
+	others := []string{
+		"notes.txt",
+		strings.Replace(profileOwner(), "."+strconv.Itoa(os.Getpid())+".", ".1.", 1) + "20000101T000000.000Z.goroutine.alert.pb.gz",
+		strings.Replace(profileOwner(), "."+nameField(hostname())+".", ".elsewhere.", 1) + "20000101T000000.000Z.goroutine.alert.pb.gz",
+		strings.TrimSuffix(profileOwner(), ".") + "1.20000101T000000.000Z.goroutine.alert.pb.gz",
+	}
+	for _, name := range others {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("mine"), 0o644))
+	}
 	// The sentinel logs each capture it wrote; its log handler counts the
 	// captures in the directory then, from the sampling goroutine.
 	var mu sync.Mutex
 	var atWrite []int
 	logger := slog.New(recordHook(func(r slog.Record) {
 		if r.Message == "leaksentinel: profile written" {
-			files, _ := filepath.Glob(filepath.Join(dir, profilePrefix+"*"))
+			files, _ := filepath.Glob(filepath.Join(dir, profileOwner()+"*"))
 			mu.Lock()
 			atWrite = append(atWrite, len(stampsOf(files)))
 			mu.Unlock()
@@ -154,23 +180,61 @@ func TestProfilesBounded(t *testing.T) {
 	require.NotEmpty(t, atWrite)
 	assert.LessOrEqual(t, slices.Max(atWrite), maxProfiles, "captures in ProfileDir as each was written")
 	assert.Greater(t, s.Stats().Leaks, maxProfiles)
-	data, err := os.ReadFile(other)
-	require.NoError(t, err)
-	assert.Equal(t, "mine", string(data), "files not written by the sentinel are kept")
+	for _, name := range others {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, "files not written by this process are kept")
+		assert.Equal(t, "mine", string(data), name)
+	}
 }
 
-// stamps returns the captures in dir: the time stamps of the sentinel's
-// files.
+// hostname is the host's name as profileOwner takes it.
+func hostname() string {
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	return host
+}
+
+// TestProfileNames checks what a file's name tells whoever collects a
+// fleet's files: the sentinel, the program, the host, the process, the
+// time and the kind, in that order, with no dot inside a field.
+func TestProfileNames(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	s := &Sentinel{opts: Options{ProfileDir: "/profiles"}}
+	now := time.Date(2026, 12, 1, 20, 49, 37, 123456789, time.FixedZone("CET", 3600))
+	got := s.profileBase(now)
+	want := "/profiles/leaksentinel." + nameField(filepath.Base(exe)) + "." + nameField(hostname()) + "." +
+		strconv.Itoa(os.Getpid()) + ".20261201T194937.123Z"
+	assert.Equal(t, want, got)
+	fields := strings.Split(strings.TrimPrefix(got, "/profiles/"), ".")
+	require.Len(t, fields, 6, "leaksentinel, program, host, pid, time with its milliseconds")
+	assert.Equal(t, "leaksentinel_test", fields[1], "go test's binary, its dot turned")
+
+	for _, tt := range []struct{ give, want string }{
+		{"checkout", "checkout"},
+		{"web-7_a", "web-7_a"},
+		{"api.v2", "api_v2"},
+		{"a b/c\\d\x00é", "a_b_c_d__"},
+	} {
+		assert.Equal(t, tt.want, nameField(tt.give), tt.give)
+	}
+}
+
+// stamps returns this process's captures in dir: the time stamps of the
+// sentinel's files.
 func stamps(t *testing.T, dir string) []string {
 	t.Helper()
-	return stampsOf(glob(t, dir, profilePrefix+"*"))
+	return stampsOf(glob(t, dir, profileOwner()+"*"))
 }
 
 func stampsOf(files []string) []string {
 	var out []string
 	for _, file := range files {
-		stamp := strings.SplitN(filepath.Base(file), "-", 3)[1]
-		if !slices.Contains(out, stamp) {
+		rest, ok := strings.CutPrefix(filepath.Base(file), profileOwner())
+		if !ok {
+			continue
+		}
+		if stamp := rest[:len(stampFormat)]; !slices.Contains(out, stamp) {
 			out = append(out, stamp)
 		}
 	}
@@ -203,7 +267,7 @@ func (h recordHook) WithGroup(string) slog.Handler { return h }
 // file is left behind.
 func TestWriteFileIsAtomic(t *testing.T) {
 	dir := t.TempDir()
-	name := filepath.Join(dir, profilePrefix+"x-alert.pb.gz")
+	name := filepath.Join(dir, profileOwner()+"x.goroutine.alert.pb.gz")
 	require.NoError(t, writeFile(name, []byte("first")))
 	require.NoError(t, writeFile(name, []byte("second")))
 	got, err := os.ReadFile(name)

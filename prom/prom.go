@@ -14,6 +14,8 @@
 //	leaksentinel_goroutines                      gauge      goroutines at the last full capture
 //	leaksentinel_site_goroutines{state,function,location}
 //	                                             gauge      goroutines at one site, for the top sites (see Options.TopSites)
+//	leaksentinel_leak_goroutines{state,function,location,created_by}
+//	                                             gauge      goroutines at each site leaking now, and who started them
 //	leaksentinel_leaks_total                     counter    sites found leaking (repeat alerts not counted)
 //	leaksentinel_leaking_sites                   gauge      sites leaking now
 //	leaksentinel_sample_duration_seconds         histogram  the work of each full capture
@@ -27,13 +29,17 @@
 // nothing to the sentinel but a few short holds of its lock. The gauges of
 // goroutines appear after the sentinel's first capture.
 //
-// An alert rule that pages when a site leaks:
+// An alert rule that pages when a site leaks, naming it in its labels:
 //
-//	leaksentinel_leaking_sites > 0
+//	leaksentinel_leak_goroutines > 0
 //
 // and a panel of the sites over time:
 //
 //	topk(10, leaksentinel_site_goroutines)
+//
+// The module's deploy directory (github.com/leaksentinel/leaksentinel/deploy)
+// has alerting rules and a Grafana dashboard, tested against a real
+// Prometheus.
 package prom
 
 import (
@@ -75,8 +81,8 @@ type Collector struct {
 	src  source
 	top  int
 	desc struct {
-		goroutines, site, leaks, leaking, duration, dropped *prometheus.Desc
-		heapLive, stacks, heapAlerts, turnedOver            *prometheus.Desc
+		goroutines, site, leak, leaks, leaking, duration, dropped *prometheus.Desc
+		heapLive, stacks, heapAlerts, turnedOver                  *prometheus.Desc
 	}
 }
 
@@ -100,6 +106,9 @@ func newCollector(src source, opts Options) *Collector {
 	d.site = prometheus.NewDesc("leaksentinel_site_goroutines",
 		`Goroutines parked at one site (state, function, file:line) at the last full capture: the leaking sites and the largest others; the rest are summed in the series whose labels are "other".`,
 		[]string{"state", "function", "location"}, nil)
+	d.leak = prometheus.NewDesc("leaksentinel_leak_goroutines",
+		`Goroutines at each site the sentinel finds leaking now (state, function, file:line), and the function that started most of them ("" when unknown).`,
+		[]string{"state", "function", "location", "created_by"}, nil)
 	d.leaks = prometheus.NewDesc("leaksentinel_leaks_total",
 		"Sites the sentinel found leaking; repeat alerts for a site are not counted.", nil, nil)
 	d.leaking = prometheus.NewDesc("leaksentinel_leaking_sites",
@@ -122,7 +131,7 @@ func newCollector(src source, opts Options) *Collector {
 // Describe implements [prometheus.Collector].
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.desc
-	for _, desc := range []*prometheus.Desc{d.goroutines, d.site, d.leaks, d.leaking, d.duration, d.dropped, d.heapLive, d.stacks, d.heapAlerts, d.turnedOver} {
+	for _, desc := range []*prometheus.Desc{d.goroutines, d.site, d.leak, d.leaks, d.leaking, d.duration, d.dropped, d.heapLive, d.stacks, d.heapAlerts, d.turnedOver} {
 		ch <- desc
 	}
 }
@@ -136,6 +145,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(d.leaks, prometheus.CounterValue, float64(st.Leaks))
 	ch <- constMetric(d.dropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- constMetric(d.leaking, prometheus.GaugeValue, float64(len(leaks)))
+	for _, l := range leaks { // one per site
+		ch <- constMetric(d.leak, prometheus.GaugeValue, float64(l.Count),
+			label(string(l.State)), label(l.Function), location(l.Site), label(l.CreatedBy()))
+	}
 	ch <- histogram(d.duration, st.Durations)
 	ch <- constMetric(d.heapAlerts, prometheus.CounterValue, float64(st.HeapAlerts))
 	ch <- constMetric(d.turnedOver, prometheus.CounterValue, float64(st.TurnedOver))
@@ -150,7 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	sites, rest, restCount := c.topSites(snap, leaks)
 	for _, g := range sites {
 		ch <- constMetric(d.site, prometheus.GaugeValue, float64(g.Count),
-			label(string(g.State)), label(g.Function), label(g.File+":"+strconv.Itoa(g.Line)))
+			label(string(g.State)), label(g.Function), location(g.Site))
 	}
 	if rest > 0 {
 		ch <- constMetric(d.site, prometheus.GaugeValue, float64(restCount), other, other, other)
@@ -205,6 +218,11 @@ func (c *Collector) topSites(snap *leaksentinel.Snapshot, leaks []leaksentinel.L
 // path need not be.
 func label(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// location is the location label of a site: file:line.
+func location(s leaksentinel.Site) string {
+	return label(s.File + ":" + strconv.Itoa(s.Line))
 }
 
 // constMetric is prometheus.MustNewConstMetric without the panic: a

@@ -58,7 +58,8 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{
 		snap: &leaksentinel.Snapshot{Total: 61, Groups: groups,
 			Memory: leaksentinel.Memory{HeapLive: 48 << 20, Stacks: 1 << 20, Total: 96 << 20, GCCycles: 12}},
-		leaks: []leaksentinel.Leak{{Site: leaking, Count: 3, Growth: 3}},
+		leaks: []leaksentinel.Leak{{Site: leaking, Count: 3, Growth: 3,
+			Creators: []leaksentinel.Creator{{Frame: leaksentinel.Frame{Function: "main.search", File: "/src/main.go", Line: 98}}}}},
 		stats: leaksentinel.Stats{
 			Ticks: 12, Captures: 9, Leaks: 1, Alerts: 2, Dropped: 1, TurnedOver: 2,
 			Durations: leaksentinel.Histogram{
@@ -253,6 +254,10 @@ func TestLiveLeak(t *testing.T) {
 		`function="github.com/leaksentinel/leaksentinel/prom.leakHere.func1"`, `state="chan receive"`)
 	assert.GreaterOrEqual(t, leak, float64(leaksentinel.DefaultMinGrowth))
 	assert.GreaterOrEqual(t, value(t, body.String(), "leaksentinel_goroutines"), leak)
+	// The leak's own series names the site and who started it.
+	assert.GreaterOrEqual(t, value(t, body.String(), "leaksentinel_leak_goroutines",
+		`function="github.com/leaksentinel/leaksentinel/prom.leakHere.func1"`, `state="chan receive"`,
+		`created_by="github.com/leaksentinel/leaksentinel/prom.leakHere"`), float64(leaksentinel.DefaultMinGrowth))
 }
 
 // value returns the value of the first sample of the metric name in the
