@@ -354,7 +354,7 @@ func (c *config) search(in func(verify.View, map[int64]*stack.Goroutine) bool) e
 	if clean {
 		return nil
 	}
-	return leakError(&t, gs, census(&t, all))
+	return leakError(&t, gs, census(&t, all), nil)
 }
 
 // findGoleak runs goleak.Find with the options given through GoleakOptions
@@ -390,8 +390,8 @@ func (c *config) findGoleak(in func(verify.View, map[int64]*stack.Goroutine) boo
 	}
 	// The guard counts the whole process, which goleak's message lacks.
 	var lt stack.Table
-	live, _ := verify.Parse(verify.Dump(nil), &lt)
-	return leakError(&t, gs, census(&lt, live))
+	live, err := verify.Live(&lt)
+	return leakError(&t, gs, census(&lt, live), err)
 }
 
 // goleakFind runs goleak.Find, and returns its panic, if it panics, as
@@ -426,10 +426,10 @@ func census(t *stack.Table, gs []*stack.Goroutine) proof.Counts {
 }
 
 // leakError groups the leaked goroutines gs, proves what it can (all
-// being the goroutines of the process), and returns the report as an
-// error.
-func leakError(t *stack.Table, gs []*stack.Goroutine, all proof.Counts) error {
-	note := prove(gs, all)
+// counting the goroutines of the process, unless reading them failed with
+// cerr), and returns the report as an error.
+func leakError(t *stack.Table, gs []*stack.Goroutine, all proof.Counts, cerr error) error {
+	note := prove(gs, all, cerr)
 	b := stack.NewBuilder(t, classify.Text)
 	for _, g := range gs {
 		b.Add(g)
@@ -439,13 +439,16 @@ func leakError(t *stack.Table, gs []*stack.Goroutine, all proof.Counts) error {
 
 // prove runs the runtime's leak detection, where it exists, and marks the
 // goroutines of gs it proved can never wake. all counts the goroutines of
-// the process, whose waiters make the detection's cost. It returns why it
-// did not, for the report, when the runtime has the profile but the proof
-// was skipped.
-func prove(gs []*stack.Goroutine, all proof.Counts) (note string) {
+// the process, whose waiters make the detection's cost; cerr is why they
+// could not be counted. It returns why it did not, for the report, when
+// the runtime has the profile but the proof was skipped.
+func prove(gs []*stack.Goroutine, all proof.Counts, cerr error) (note string) {
 	p := pprof.Lookup("goroutineleak")
 	if p == nil {
 		return ""
+	}
+	if cerr != nil {
+		return "no deadlock proof: counting the goroutines: " + cerr.Error()
 	}
 	if err := proof.Check(all); err != nil {
 		return "no deadlock proof: " + err.Error()
@@ -460,7 +463,7 @@ func prove(gs []*stack.Goroutine, all proof.Counts) (note string) {
 	}
 	// Proven goroutines print "(leaked)" in their header from now on.
 	var pt stack.Table
-	live, _ := verify.Parse(verify.Dump(nil), &pt)
+	live, _ := verify.Live(&pt)
 	leaked := make(map[int64]bool)
 	for _, g := range live {
 		if g.Leaked {

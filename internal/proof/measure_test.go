@@ -69,27 +69,35 @@ func lockAt(mu *sync.Mutex, line int) {
 // function that releases them and waits for them to exit.
 func parkOnOneMutex(tb testing.TB, n int) (release func()) {
 	tb.Helper()
+	waiting := parked()
 	var mu sync.Mutex
 	mu.Lock()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { lockAt(&mu, i) })
 	}
-	waitParked(tb, n)
+	waitParked(tb, waiting+n)
 	return func() {
 		mu.Unlock()
 		wg.Wait()
 	}
 }
 
-// waitParked waits until at least n goroutines are parked.
-func waitParked(tb testing.TB, n int) {
+// parked returns the number of goroutines the runtime counts waiting.
+func parked() int {
 	s := []metrics.Sample{{Name: "/sched/goroutines/waiting:goroutines"}}
-	for {
-		metrics.Read(s)
-		if s[0].Value.Kind() != metrics.KindUint64 || s[0].Value.Uint64() >= uint64(n) {
-			return
-		}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int(s[0].Value.Uint64())
+}
+
+// waitParked waits until the runtime counts at least n goroutines
+// waiting.
+func waitParked(tb testing.TB, n int) {
+	tb.Helper()
+	for parked() < n {
 		runtime.Gosched()
 	}
 }

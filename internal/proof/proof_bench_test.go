@@ -112,12 +112,13 @@ func require(tb testing.TB, ok bool, msg string) {
 // returns once the runtime counts them waiting, with a function that
 // releases them and waits for them to exit.
 func parkOnOneChannel(tb testing.TB, n int) (release func()) {
+	waiting := parked()
 	ch := make(chan struct{})
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() { <-ch })
 	}
-	waitParked(tb, n)
+	waitParked(tb, waiting+n)
 	return func() {
 		close(ch)
 		wg.Wait()
@@ -126,6 +127,7 @@ func parkOnOneChannel(tb testing.TB, n int) (release func()) {
 
 // parkOnOneCond starts n goroutines waiting on one sync.Cond.
 func parkOnOneCond(tb testing.TB, n int) (release func()) {
+	waiting := parked()
 	var mu sync.Mutex
 	c := sync.NewCond(&mu)
 	done := false
@@ -139,7 +141,7 @@ func parkOnOneCond(tb testing.TB, n int) (release func()) {
 			}
 		})
 	}
-	waitParked(tb, n)
+	waitParked(tb, waiting+n)
 	return func() {
 		mu.Lock()
 		done = true
@@ -151,13 +153,14 @@ func parkOnOneCond(tb testing.TB, n int) (release func()) {
 
 // parkOnMutexEach starts n goroutines each waiting on a mutex of its own.
 func parkOnMutexEach(tb testing.TB, n int) (release func()) {
+	waiting := parked()
 	mus := make([]sync.Mutex, n)
 	var wg sync.WaitGroup
 	for i := range mus {
 		mus[i].Lock()
 		wg.Go(func() { lockAt(&mus[i], i) })
 	}
-	waitParked(tb, n)
+	waitParked(tb, waiting+n)
 	return func() {
 		for i := range mus {
 			mus[i].Unlock()
