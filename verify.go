@@ -187,10 +187,11 @@ func Find(opts ...Option) error {
 // runs the garbage collection that proves which goroutines can never wake,
 // and the report marks them "deadlocked"; the others are still alive. The
 // proof is skipped, and the report says so, when that collection would
-// stop the world for long: when more than a few thousand goroutines of the
-// process wait on sync.Mutex, RWMutex, WaitGroup or a semaphore, whatever
-// the sites (its pause grows with the square of the waiters on one of
-// them), or when the process has hundreds of thousands of goroutines.
+// stop the world for more than 50 ms: when more than about 2,700
+// goroutines of the process wait on sync.Mutex, RWMutex, WaitGroup or a
+// semaphore, whatever the sites (its pause grows with the square of the
+// waiters on one of them), when it has more than 50,000 goroutines, or a
+// mix of both.
 //
 // Use it as defer VerifyNone(t). Like goleak's, it sees every goroutine of
 // the process, so it cannot check a test that calls t.Parallel: use

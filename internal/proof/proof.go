@@ -18,17 +18,20 @@
 // sync.Cond's waiters are linked through another field.
 //
 // Measured on 2 shared cores (BenchmarkProofCurve, Go 1.27.3, the longest
-// stop of the /sched/pauses/total/gc:seconds histogram, which is exact to
-// a bucket of about a sixth), for W waiters on one mutex from 8 lines:
+// stop of the /sched/pauses/total/gc:seconds histogram, whose buckets are
+// about a sixth wide; ranges over runs at load averages of 3 to 9), for W
+// waiters on one mutex from 8 lines:
 //
-//	W        0     500    1000   2000   3000   4000   8000
-//	stop    0.2    0.7    4-6    7-25   15-59  42-100 235  ms
+//	W        0     500    1000   2000   3000   4000    8000
+//	stop    0.2    0.7    3-6    7-25   15-59  29-100  117-335  ms
 //
-// and for N goroutines on one channel: 8k 4 ms, 50k 25 ms, 100k 67 ms. The
-// stop is about perGoroutine·N + perWaiterPair·W², with the constants
-// below taken from the worst of those runs (a loaded machine, where a stop
-// also waits for the CPU), and no confirmation may stop the world for
-// more than [Budget].
+// For N goroutines on one channel: 8k 2-4 ms, 50k 25-42 ms, 100k 25-67
+// ms; 8,000 on one sync.Cond or on a mutex each: about 2 and 21 ms. The
+// stop is about perGoroutine·N + perWaiterPair·W², with constants at or
+// above the worst of those runs (a loaded machine, where a stop also waits
+// for the CPU), and no confirmation may stop the world for more than
+// [Budget]. BenchmarkProofWorstCase measures the worst cases that lets
+// through.
 //
 // A text dump does not say which primitive a goroutine waits on, only the
 // state, so W is the total of semaphore waiters in the process, whatever
@@ -47,12 +50,11 @@ import (
 // Budget is the longest stop of the world a confirmation may cost.
 const Budget = 50 * time.Millisecond
 
-// The cost model's constants, in nanoseconds: the worst of the runs
-// above. Alone, they let through 2,773 semaphore waiters, or 71k
-// goroutines.
+// The cost model's constants, in nanoseconds. Alone, they let through
+// 2,773 semaphore waiters, or 50,000 goroutines.
 const (
-	perGoroutine  = 700 // 100k goroutines: 67 ms
-	perWaiterPair = 6.5 // 3,000 waiters: 59 ms; 4,000: 100 ms
+	perGoroutine  = 1000 // 100k goroutines: up to 67 ms; 71k, at a load of 9: 59-84 ms
+	perWaiterPair = 6.5  // 3,000 waiters: up to 59 ms; 4,000: 100 ms
 )
 
 // Counts is what a capture knows of the process's goroutines.
