@@ -28,6 +28,14 @@ func ExampleVerifyTestMain() {
 	}
 }
 
+// With RunOnFailure, VerifyTestMain reports what failed tests left running
+// too, after their failures.
+func ExampleRunOnFailure() {
+	_ = func(m *testing.M) { // func TestMain(m *testing.M)
+		leaksentinel.VerifyTestMain(m, leaksentinel.RunOnFailure())
+	}
+}
+
 // VerifyTest checks only the goroutines the test started, so it works with
 // t.Parallel.
 func ExampleVerifyTest() {

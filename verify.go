@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/leaksentinel/leaksentinel/internal/classify"
+	"github.com/leaksentinel/leaksentinel/internal/proof"
 	"github.com/leaksentinel/leaksentinel/internal/stack"
 	"github.com/leaksentinel/leaksentinel/internal/verify"
 )
@@ -32,12 +33,10 @@ type TestingM interface {
 
 // Option configures [Find], [VerifyNone], [VerifyTestMain] and [VerifyTest].
 //
-// Options goleak has are handed to goleak, so that they act inside its
-// retries. Those it lacks ([IgnoreCreatedBy], [IgnoreSite]) are applied to
-// the goroutines goleak reports after its last retry, so a goroutine they
-// ignore makes the check wait out goleak's retries (about half a second)
-// before it passes. [VerifyTest] applies every option itself, in its own
-// retries.
+// The checks apply the options themselves, at every attempt of their
+// retries, to the goroutines they read: a check whose remaining goroutines
+// are all ignored passes at once. The exception is [GoleakOptions], which
+// only goleak can apply.
 //
 // Options do not change once made, and may be shared by tests running in
 // parallel.
@@ -52,12 +51,12 @@ func (f optionFunc) apply(c *config) { f(c) }
 type filter func(verify.View) bool
 
 type config struct {
-	goleak []goleak.Option
-	// scoped are the filters VerifyTest applies; after are those applied
-	// to what goleak reports, for the options goleak lacks.
-	scoped, after []filter
-	opaque        bool // a goleak option VerifyTest cannot apply
-	cleanup       func(int)
+	filters []filter // every option's, applied at each attempt
+	// goleak holds the options of ours that goleak also has, for the
+	// checks given GoleakOptions; user holds those given with it.
+	goleak, user []goleak.Option
+	cleanup      func(int)
+	onFailure    bool
 }
 
 func newConfig(opts []Option) *config {
@@ -75,21 +74,20 @@ func newConfig(opts []Option) *config {
 // same name. A goroutine parked on a mutex or a socket starts in the
 // standard library; see [IgnoreSite] for those.
 func IgnoreTopFunction(f string) Option {
-	g := goleak.IgnoreTopFunction(f)
-	return optionFunc(func(c *config) {
-		c.goleak = append(c.goleak, g)
-		c.scoped = append(c.scoped, func(v verify.View) bool { return v.Top() == f })
-	})
+	return both(goleak.IgnoreTopFunction(f), func(v verify.View) bool { return v.Top() == f })
 }
 
 // IgnoreAnyFunction ignores goroutines with the function f, fully
 // qualified, anywhere in their stack ("created by" not included), as
 // goleak's option of the same name.
 func IgnoreAnyFunction(f string) Option {
-	g := goleak.IgnoreAnyFunction(f)
+	return both(goleak.IgnoreAnyFunction(f), func(v verify.View) bool { return v.Has(f) })
+}
+
+func both(g goleak.Option, f filter) Option {
 	return optionFunc(func(c *config) {
 		c.goleak = append(c.goleak, g)
-		c.scoped = append(c.scoped, func(v verify.View) bool { return v.Has(f) })
+		c.filters = append(c.filters, f)
 	})
 }
 
@@ -109,18 +107,15 @@ func IgnoreSite(f string) Option {
 	return ours(func(v verify.View) bool { return v.Site() == f })
 }
 
-func ours(f filter) Option {
-	return optionFunc(func(c *config) {
-		c.scoped = append(c.scoped, f)
-		c.after = append(c.after, f)
-	})
-}
-
 // IgnoreCurrent ignores the goroutines running when it is called, as
 // goleak's option of the same name. [VerifyTest] ignores them anyway.
 func IgnoreCurrent() Option {
-	g := goleak.IgnoreCurrent()
-	return optionFunc(func(c *config) { c.goleak = append(c.goleak, g) })
+	ids := verify.IDs(verify.Dump(nil))
+	return ours(func(v verify.View) bool { return ids[v.G.ID] })
+}
+
+func ours(f filter) Option {
+	return optionFunc(func(c *config) { c.filters = append(c.filters, f) })
 }
 
 // Cleanup sets a function to call at the end of the check, as goleak's
@@ -131,22 +126,38 @@ func Cleanup(f func(exitCode int)) Option {
 	return optionFunc(func(c *config) { c.cleanup = f })
 }
 
-// GoleakOptions passes goleak options through, for lists of them a project
-// already has. [VerifyTest] cannot apply them, as it does not run goleak,
-// and fails the test if given any. goleak.Cleanup is refused by goleak:
-// use [Cleanup].
-func GoleakOptions(opts ...goleak.Option) Option {
-	return optionFunc(func(c *config) {
-		c.goleak = append(c.goleak, opts...)
-		c.opaque = c.opaque || len(opts) > 0
-	})
+// RunOnFailure makes [VerifyTestMain] check for leaks when the tests
+// failed too, as goleak's option of the same name (not in a goleak release
+// yet). Without it, only tests that passed are checked: a failing test
+// often leaves goroutines behind because it stopped early, and their
+// report would bury its failure. With it, the report follows the failures,
+// and the exit code stays the tests'. The other checks run whatever the
+// tests did, and ignore it.
+func RunOnFailure() Option {
+	return optionFunc(func(c *config) { c.onFailure = true })
 }
 
-// Find looks for goroutines other than the caller's, as goleak.Find does,
-// and returns an error whose message is a report grouped by site. It
-// retries for about half a second while goroutines remain, and ignores the
-// goroutines of the testing package, os/signal and the tracer. See
-// [VerifyNone] for the report.
+// GoleakOptions passes goleak options through, for lists of them a project
+// already has. Only goleak can apply them, so a check given any runs
+// goleak.Find, with its retries, and applies the options goleak lacks
+// ([IgnoreCreatedBy], [IgnoreSite], [IgnoreCurrent]) to the goroutines it
+// reports after its last attempt: a check that passes only because of
+// those waits out goleak's retries (about half a second) first. If goleak
+// cannot read the goroutines (goleak v1.3.0 panics on a traceback with
+// elided frames, which a goroutine 100 frames deep has), the check runs
+// without them, and its report says so. [VerifyTest] cannot apply them, as
+// it does not run goleak, and fails the test if given any. goleak.Cleanup
+// is refused by goleak: use [Cleanup].
+func GoleakOptions(opts ...goleak.Option) Option {
+	return optionFunc(func(c *config) { c.user = append(c.user, opts...) })
+}
+
+// Find looks for goroutines other than the caller's, with the verdicts of
+// goleak.Find (its retries, its default filters), and returns an error
+// whose message is a report grouped by site. It retries for about half a
+// second while goroutines remain, and ignores the goroutines of the
+// testing package, os/signal and the tracer. See [VerifyNone] for the
+// report.
 func Find(opts ...Option) error {
 	c := newConfig(opts)
 	if c.cleanup != nil {
@@ -156,8 +167,8 @@ func Find(opts ...Option) error {
 }
 
 // VerifyNone marks t failed if goroutines other than the caller's are
-// still running, with the verdicts of goleak.VerifyNone (it runs
-// goleak.Find underneath) and a report grouped by blocking [Site]:
+// still running, with the verdicts of goleak.VerifyNone and a report
+// grouped by blocking [Site]:
 //
 //	leaksentinel: found 500 leaked goroutines at 1 site
 //	  500 × [chan receive] example.com/app.worker worker.go:12, created by example.com/app.Start
@@ -167,13 +178,20 @@ func Find(opts ...Option) error {
 //	    example.com/app.Start.func1 /src/app/worker.go:30
 //	    created by example.com/app.Start /src/app/worker.go:29
 //
+// It reads the goroutines with runtime.Stack and its own parser, not
+// goleak's, so any traceback the runtime prints is read (goleak v1.3.0
+// panics on those of goroutines more than 100 frames deep).
+//
 // Where the runtime has the goroutineleak profile (Go 1.27, or Go 1.26
 // built with GOEXPERIMENT=goroutineleakprofile), a failing check also
 // runs the garbage collection that proves which goroutines can never wake,
 // and the report marks them "deadlocked"; the others are still alive. The
-// proof is skipped, and the report says so, when more than 1000 goroutines
-// wait at one sync.Mutex, RWMutex or WaitGroup site: that collection stops
-// the world for a time that grows with the square of such waiters.
+// proof is skipped, and the report says so, when that collection would
+// stop the world for more than 50 ms: when more than about 2,700
+// goroutines of the process wait on sync.Mutex, RWMutex, WaitGroup or a
+// semaphore, whatever the sites (its pause grows with the square of the
+// waiters on one of them), when it has more than 50,000 goroutines, or a
+// mix of both.
 //
 // Use it as defer VerifyNone(t). Like goleak's, it sees every goroutine of
 // the process, so it cannot check a test that calls t.Parallel: use
@@ -195,7 +213,8 @@ func VerifyNone(t TestingT, opts ...Option) {
 // VerifyTestMain runs the tests of m and, if they pass, fails them when
 // goroutines are left running, writing the report of [VerifyNone] to
 // standard error; then it calls os.Exit with the exit code, or the
-// function given to [Cleanup] instead. Use it as
+// function given to [Cleanup] instead. With [RunOnFailure] it checks
+// after failed tests too. Use it as
 //
 //	func TestMain(m *testing.M) {
 //		leaksentinel.VerifyTestMain(m)
@@ -210,10 +229,12 @@ func verifyTestMain(m TestingM, w io.Writer, exit func(int), opts []Option) {
 	if c.cleanup != nil {
 		exit = c.cleanup
 	}
-	if code == 0 {
+	if code == 0 || c.onFailure {
 		if err := c.find(); err != nil {
 			fmt.Fprintln(w, err)
-			code = 1
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	exit(code)
@@ -236,8 +257,8 @@ func verifyTestMain(m TestingM, w io.Writer, exit func(int), opts []Option) {
 // The check runs in t.Cleanup, so after the test and its subtests end and
 // after the cleanups registered later; it retries as [VerifyNone] does, so
 // a goroutine that exits within about half a second is not reported. It
-// applies the options itself, goleak's default filters included, and fails
-// the test if given [GoleakOptions].
+// applies goleak's default filters too, and fails the test if given
+// [GoleakOptions].
 //
 // Its limits:
 //   - A goroutine whose creator exited before the check cannot be traced to
@@ -259,7 +280,7 @@ func VerifyTest(t interface {
 		h.Helper()
 	}
 	c := newConfig(opts)
-	if c.opaque {
+	if len(c.user) > 0 {
 		t.Error("leaksentinel: VerifyTest: goleak options cannot be applied to the goroutines of one test; use leaksentinel's Ignore options")
 		return
 	}
@@ -268,7 +289,11 @@ func VerifyTest(t interface {
 		if h, ok := t.(interface{ Helper() }); ok {
 			h.Helper()
 		}
-		if err := c.findScoped(scope); err != nil {
+		self := verify.CurrentID()
+		err := c.search(func(v verify.View, byID map[int64]*stack.Goroutine) bool {
+			return v.G.ID != self && scope.Contains(v.G, byID)
+		})
+		if err != nil {
 			t.Error(err)
 		}
 		if c.cleanup != nil {
@@ -277,15 +302,79 @@ func VerifyTest(t interface {
 	})
 }
 
-// find runs goleak.Find and, if it reports goroutines, returns the report
-// of those the options goleak lacks do not ignore.
+// find looks for the goroutines other than the caller's.
+func (c *config) find() error {
+	self := verify.CurrentID()
+	notSelf := func(v verify.View, _ map[int64]*stack.Goroutine) bool { return v.G.ID != self }
+	if len(c.user) > 0 {
+		return c.findGoleak(notSelf)
+	}
+	return c.search(notSelf)
+}
+
+// search reads the goroutines until none is left that in selects (given
+// each goroutine and every goroutine by id) and no filter ignores,
+// retrying as goleak.Find does, and returns the report of those left.
+//
+// goleak's parser was rejected for this: v1.3.0 panics on tracebacks it
+// does not know (elided frames, in any goroutine of the process), and its
+// filters run inside its retries while those of the options it lacks could
+// only run after them. A goleak release that fixes the former would still
+// leave every user with the version we pick, a pseudo-version until one is
+// tagged; the parser under Capture reads every format the runtime prints.
+func (c *config) search(in func(verify.View, map[int64]*stack.Goroutine) bool) error {
+	var (
+		t       stack.Table
+		buf     []byte
+		all, gs []*stack.Goroutine
+		perr    error
+	)
+	clean := verify.Retry(func() bool {
+		buf = verify.Dump(buf)
+		t = stack.Table{}
+		all, perr = verify.Parse(buf, &t)
+		if perr != nil {
+			return true
+		}
+		byID := make(map[int64]*stack.Goroutine, len(all))
+		for _, g := range all {
+			byID[g.ID] = g
+		}
+		gs = gs[:0]
+		for _, g := range all {
+			v := verify.View{T: &t, G: g}
+			if in(v, byID) && !verify.Default(v) && !matchAny(c.filters, v) {
+				gs = append(gs, g)
+			}
+		}
+		return len(gs) == 0
+	})
+	if perr != nil {
+		return fmt.Errorf("leaksentinel: reading runtime.Stack: %w", perr)
+	}
+	if clean {
+		return nil
+	}
+	return leakError(&t, gs, census(&t, all), nil)
+}
+
+// findGoleak runs goleak.Find with the options given through GoleakOptions
+// and those of ours goleak has, and returns the report of the goroutines it
+// reports that our other options do not ignore.
 //
 // The report is built from goleak's own message, which quotes every
 // goroutine it found at its last attempt: taking a dump of our own would
 // see goroutines that exited or started since, and the verdict would no
 // longer be goleak's.
-func (c *config) find() error {
-	gerr := goleak.Find(c.goleak...)
+func (c *config) findGoleak(in func(verify.View, map[int64]*stack.Goroutine) bool) error {
+	gerr, failed := goleakFind(append(slices.Clip(c.goleak), c.user...))
+	if failed != nil {
+		err := c.search(in)
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("%w\nleaksentinel: the options given with GoleakOptions were not applied: %v", err, failed)
+	}
 	if gerr == nil {
 		return nil
 	}
@@ -296,51 +385,27 @@ func (c *config) find() error {
 		// Not the form goleak v1.3.0 writes: its words, ungrouped.
 		return fmt.Errorf("leaksentinel: %w", gerr)
 	}
-	gs = keep(&t, gs, func(v verify.View) bool { return !matchAny(c.after, v) })
+	gs = slices.DeleteFunc(gs, func(g *stack.Goroutine) bool { return matchAny(c.filters, verify.View{T: &t, G: g}) })
 	if len(gs) == 0 {
 		return nil
 	}
-	return leakError(&t, gs)
+	// The guard counts the whole process, which goleak's message lacks.
+	var lt stack.Table
+	live, err := verify.Live(&lt)
+	return leakError(&t, gs, census(&lt, live), err)
 }
 
-// findScoped retries until no goroutine of the scope is left, and returns
-// the report of those that are.
-func (c *config) findScoped(scope *verify.Scope) error {
-	self := verify.CurrentID()
-	var (
-		t    stack.Table
-		buf  []byte
-		gs   []*stack.Goroutine
-		perr error
-	)
-	clean := verify.Retry(func() bool {
-		buf = verify.Dump(buf)
-		t = stack.Table{}
-		var all []*stack.Goroutine
-		all, perr = verify.Parse(buf, &t)
-		if perr != nil {
-			return true
+// goleakFind runs goleak.Find, and returns its panic, if it panics, as
+// failed.
+func goleakFind(opts []goleak.Option) (found, failed error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The first line: goleak follows it with the whole dump.
+			msg, _, _ := strings.Cut(fmt.Sprint(r), "\n")
+			failed = fmt.Errorf("goleak.Find panicked: %s", msg)
 		}
-		byID := make(map[int64]*stack.Goroutine, len(all))
-		for _, g := range all {
-			byID[g.ID] = g
-		}
-		gs = keep(&t, all, func(v verify.View) bool {
-			return v.G.ID != self && scope.Contains(v.G, byID) && !verify.Default(v) && !matchAny(c.scoped, v)
-		})
-		return len(gs) == 0
-	})
-	if perr != nil {
-		return fmt.Errorf("leaksentinel: VerifyTest: reading runtime.Stack: %w", perr)
-	}
-	if clean {
-		return nil
-	}
-	return leakError(&t, gs)
-}
-
-func keep(t *stack.Table, gs []*stack.Goroutine, ok func(verify.View) bool) []*stack.Goroutine {
-	return slices.DeleteFunc(gs, func(g *stack.Goroutine) bool { return !ok(verify.View{T: t, G: g}) })
+	}()
+	return goleak.Find(opts...), nil
 }
 
 func matchAny(fs []filter, v verify.View) bool {
@@ -352,10 +417,20 @@ func matchAny(fs []filter, v verify.View) bool {
 	return false
 }
 
-// leakError groups the leaked goroutines gs, proves what it can, and
-// returns the report as an error.
-func leakError(t *stack.Table, gs []*stack.Goroutine) error {
-	note := prove(t, gs)
+// census counts the goroutines gs by state, for the proof's guard.
+func census(t *stack.Table, gs []*stack.Goroutine) proof.Counts {
+	c := proof.Counts{Goroutines: len(gs), ByState: make(map[string]int)}
+	for _, g := range gs {
+		c.ByState[t.String(g.State)]++
+	}
+	return c
+}
+
+// leakError groups the leaked goroutines gs, proves what it can (all
+// counting the goroutines of the process, unless reading them failed with
+// cerr), and returns the report as an error.
+func leakError(t *stack.Table, gs []*stack.Goroutine, all proof.Counts, cerr error) error {
+	note := prove(gs, all, cerr)
 	b := stack.NewBuilder(t, classify.Text)
 	for _, g := range gs {
 		b.Add(g)
@@ -363,33 +438,21 @@ func leakError(t *stack.Table, gs []*stack.Goroutine) error {
 	return errors.New(report(snapshot(b, time.Now()), note))
 }
 
-// maxProofWaiters is the most goroutines at one sync site for which the
-// leak-detection GC runs. Its stop-the-world walks every semaphore queue
-// once per waiter: 1k waiters on one mutex cost about 10 ms, 8.3k about
-// 1.8 s (shared/research/capture-costs.md).
-const maxProofWaiters = 1000
-
 // prove runs the runtime's leak detection, where it exists, and marks the
-// goroutines of gs it proved can never wake. It returns why it did not, for
-// the report, when the runtime has the profile but the proof was skipped.
-func prove(t *stack.Table, gs []*stack.Goroutine) (note string) {
+// goroutines of gs it proved can never wake. all counts the goroutines of
+// the process, whose waiters make the detection's cost; cerr is why they
+// could not be counted. It returns why it did not, for the report, when
+// the runtime has the profile but the proof was skipped.
+func prove(gs []*stack.Goroutine, all proof.Counts, cerr error) (note string) {
 	p := pprof.Lookup("goroutineleak")
 	if p == nil {
 		return ""
 	}
-	waiters := make(map[[2]string]int) // by state and site function
-	for _, g := range gs {
-		v := verify.View{T: t, G: g}
-		switch v.State() {
-		case classify.MutexLock, classify.RWMutexLock, classify.RWMutexRLock, classify.WaitGroupWait, classify.Semacquire:
-			site := [2]string{v.State(), v.Site()}
-			waiters[site]++
-			if waiters[site] > maxProofWaiters {
-				return fmt.Sprintf("no deadlock proof: more than %d goroutines wait at one sync site ([%s] %s), "+
-					"and the runtime's leak-detection GC would stop the world for a time that grows with the square of that number",
-					maxProofWaiters, site[0], site[1])
-			}
-		}
+	if cerr != nil {
+		return "no deadlock proof: counting the goroutines: " + cerr.Error()
+	}
+	if err := proof.Check(all); err != nil {
+		return "no deadlock proof: " + err.Error()
 	}
 	// The profile runs the leak-detection GC; Count only reads what the
 	// last one found, so it comes after.
@@ -401,9 +464,9 @@ func prove(t *stack.Table, gs []*stack.Goroutine) (note string) {
 	}
 	// Proven goroutines print "(leaked)" in their header from now on.
 	var pt stack.Table
-	all, _ := verify.Parse(verify.Dump(nil), &pt)
+	live, _ := verify.Live(&pt)
 	leaked := make(map[int64]bool)
-	for _, g := range all {
+	for _, g := range live {
 		if g.Leaked {
 			leaked[g.ID] = true
 		}

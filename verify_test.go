@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/leaksentinel/leaksentinel/internal/classify"
+	"github.com/leaksentinel/leaksentinel/internal/proof"
 	"github.com/leaksentinel/leaksentinel/internal/stack"
 	"github.com/leaksentinel/leaksentinel/internal/verify"
 )
@@ -309,6 +311,135 @@ func TestOptionsGoleakLacks(t *testing.T) {
 	}
 }
 
+// pauses returns how many times the world has been stopped for reasons
+// other than the GC: runtime.Stack(buf, true), which each attempt of a
+// check calls once, is one.
+func pauses() uint64 {
+	s := []metrics.Sample{{Name: "/sched/pauses/total/other:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return n
+}
+
+// TestOptionsInsideRetries: a check whose goroutines left are all ignored
+// passes at its first attempt, whichever option ignores them: one dump,
+// not the 21 of goleak's retries (about half a second).
+func TestOptionsInsideRetries(t *testing.T) {
+	tests := []struct {
+		name string
+		give func() Option // made after the goroutines start
+	}{
+		{name: "IgnoreTopFunction", give: func() Option { return IgnoreTopFunction("github.com/leaksentinel/leaksentinel.blockRecv") }},
+		{name: "IgnoreAnyFunction", give: func() Option { return IgnoreAnyFunction("github.com/leaksentinel/leaksentinel.blockRecv") }},
+		{name: "IgnoreCreatedBy", give: func() Option { return IgnoreCreatedBy("github.com/leaksentinel/leaksentinel.(*group).start") }},
+		{name: "IgnoreSite", give: func() Option { return IgnoreSite("github.com/leaksentinel/leaksentinel.blockRecv") }},
+		{name: "IgnoreCurrent", give: IgnoreCurrent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := IgnoreCurrent()
+			g := newGroup()
+			defer g.release()
+			startWorkers(g, 2)
+			waitRunning(g, 2)
+			opt := tt.give()
+			before := pauses()
+			require.NoError(t, Find(base, opt))
+			// One stop for the one attempt; a second leaves room for one
+			// the runtime takes on its own.
+			assert.LessOrEqual(t, pauses()-before, uint64(2))
+		})
+	}
+}
+
+// deep parks a goroutine n frames down a recursion; past 100 frames its
+// traceback elides the middle ones ("...50 frames elided...").
+//
+//go:noinline
+func deep(n int, stop <-chan struct{}) {
+	if n > 0 {
+		deep(n-1, stop)
+		return
+	}
+	<-stop
+}
+
+// TestDeepStack: a goroutine 150 frames deep is reported like any other;
+// goleak v1.3.0's parser panics on its traceback.
+func TestDeepStack(t *testing.T) {
+	const want = "leaksentinel: found 1 leaked goroutine at 1 site\n" +
+		"  1 × [chan receive] github.com/leaksentinel/leaksentinel.deep verify_test.go:"
+	tests := []struct {
+		name string
+		give func(base Option) string // runs a check, returns its report
+	}{
+		{name: "Find", give: func(base Option) string { return fmt.Sprint(Find(base)) }},
+		{name: "VerifyNone", give: func(base Option) string {
+			var ft fakeT
+			VerifyNone(&ft, base)
+			return strings.Join(ft.failures(), "\n")
+		}},
+		{name: "VerifyTestMain", give: func(base Option) string {
+			var out bytes.Buffer
+			code := -1
+			verifyTestMain(&tests{}, &out, func(c int) { code = c }, []Option{base})
+			assert.Equal(t, 1, code)
+			return out.String()
+		}},
+		{name: "VerifyTest", give: func(base Option) string {
+			var ft fakeT
+			VerifyTest(&ft, base)
+			stop := make(chan struct{})
+			defer close(stop)
+			started := make(chan struct{})
+			go func() {
+				close(started)
+				deep(150, stop)
+			}()
+			<-started
+			waitDeep(t)
+			ft.end()
+			return strings.Join(ft.failures(), "\n")
+		}},
+		{name: "GoleakOptions", give: func(base Option) string {
+			return fmt.Sprint(Find(base, GoleakOptions(goleak.IgnoreTopFunction("example.com/p.f"))))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := IgnoreCurrent()
+			stop := make(chan struct{})
+			defer close(stop)
+			if tt.name != "VerifyTest" {
+				go deep(150, stop)
+				waitDeep(t)
+			}
+			got := tt.give(base)
+			assert.True(t, strings.HasPrefix(got, want), got)
+			assert.Regexp(t, `\n    \.\.\. \d+ more frames\n    created by `, got)
+			if tt.name == "GoleakOptions" {
+				assert.Contains(t, got, "\nleaksentinel: the options given with GoleakOptions were not applied: goleak.Find panicked: ")
+			}
+		})
+	}
+}
+
+// waitDeep waits until a goroutine parked in deep prints an elided
+// traceback.
+func waitDeep(t *testing.T) {
+	t.Helper()
+	for {
+		d := string(verify.Dump(nil))
+		if strings.Contains(d, "leaksentinel.deep(") && strings.Contains(d, " frames elided...") {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestFindCleanup(t *testing.T) {
 	err := Find(Cleanup(func(int) {}))
 	require.Error(t, err)
@@ -356,9 +487,11 @@ func (m *tests) Run() int {
 }
 
 func TestVerifyTestMain(t *testing.T) {
+	onFailure := []Option{RunOnFailure()}
 	cases := []struct {
 		name     string
 		give     tests
+		opts     []Option
 		want     int
 		wantText string
 	}{
@@ -366,6 +499,12 @@ func TestVerifyTestMain(t *testing.T) {
 		{name: "leak", give: tests{code: 0, leak: 3}, want: 1, wantText: "leaksentinel: found 3 leaked goroutines at 1 site\n"},
 		// Failed tests are not checked: their leaks are a symptom.
 		{name: "fail and leak", give: tests{code: 2, leak: 3}, want: 2},
+		{name: "RunOnFailure, fail and leak", give: tests{code: 2, leak: 3}, opts: onFailure, want: 2,
+			wantText: "leaksentinel: found 3 leaked goroutines at 1 site\n"},
+		{name: "RunOnFailure, fail", give: tests{code: 2}, opts: onFailure, want: 2},
+		{name: "RunOnFailure, leak", give: tests{code: 0, leak: 3}, opts: onFailure, want: 1,
+			wantText: "leaksentinel: found 3 leaked goroutines at 1 site\n"},
+		{name: "RunOnFailure, pass", give: tests{code: 0}, opts: onFailure, want: 0},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,7 +514,7 @@ func TestVerifyTestMain(t *testing.T) {
 			defer m.g.release()
 			var out bytes.Buffer
 			var codes []int
-			verifyTestMain(&m, &out, func(c int) { codes = append(codes, c) }, []Option{base})
+			verifyTestMain(&m, &out, func(c int) { codes = append(codes, c) }, append(tt.opts, base))
 			assert.Equal(t, []int{tt.want}, codes)
 			if tt.wantText == "" {
 				assert.Empty(t, out.String())
@@ -490,54 +629,95 @@ func TestProof(t *testing.T) {
 	assert.Regexp(t, `^  2 × \[chan receive\] github.com/leaksentinel/leaksentinel.childProof.func2 verify_test.go:\d+, created by github.com/leaksentinel/leaksentinel.childProof$`, lines[2])
 }
 
-// TestProofGuard: with more than maxProofWaiters goroutines at one sync
-// site the leak-detection GC would stop the world for seconds: the report
-// says the proof was skipped.
+// lockers wait on a mutex, each at a line of its own in a function of its
+// own: eight sites of one primitive.
+var lockers = []func(*sync.Mutex){
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+	func(mu *sync.Mutex) { mu.Lock(); defer mu.Unlock() },
+}
+
+// TestProofGuard: 4,000 goroutines waiting on one mutex would make the
+// leak-detection GC stop the world for about 100 ms, however many sites
+// they wait at and whether or not the check ignores them: the report says
+// the proof was skipped.
 func TestProofGuard(t *testing.T) {
 	if pprof.Lookup("goroutineleak") == nil {
 		t.Skip("no goroutineleak profile in " + runtime.Version())
 	}
-	base := IgnoreCurrent()
-	g := newGroup()
-	defer g.release()
-	mu := lockedMutex(g)
-	g.start(maxProofWaiters+1, func(<-chan struct{}) { lockWait(mu) })
-	err := Find(base)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "\n\nleaksentinel: no deadlock proof: more than 1000 goroutines wait at one sync site "+
-		"([sync.Mutex.Lock] github.com/leaksentinel/leaksentinel.lockWait)")
+	const perSite = 500 // under the 1,000 a site an earlier guard allowed
+	tests := []struct {
+		name string
+		// ignored: the waiters are ignored, and another goroutine leaks.
+		ignored bool
+		want    string
+	}{
+		{name: "eight sites", want: "leaksentinel: found 4000 leaked goroutines at 8 sites"},
+		{name: "ignored waiters", ignored: true, want: "leaksentinel: found 1 leaked goroutine at 1 site"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := IgnoreCurrent()
+			g := newGroup()
+			defer g.release()
+			mu := lockedMutex(g)
+			for _, lock := range lockers {
+				g.start(perSite, func(<-chan struct{}) { lock(mu) })
+			}
+			opts := []Option{base}
+			if tt.ignored {
+				opts = append(opts, IgnoreCreatedBy("github.com/leaksentinel/leaksentinel.(*group).start"))
+				stop := make(chan struct{})
+				defer close(stop)
+				go func() { <-stop }()
+			}
+			err := Find(opts...)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tt.want+"\n"), err.Error())
+			assert.Regexp(t, `\n\nleaksentinel: no deadlock proof: \d+ goroutines, 4000 of them waiting on sync.Mutex, RWMutex, WaitGroup or semaphores: `+
+				`the runtime's leak-detection GC could stop the world for \d+ms \(more than 50ms\)`, err.Error())
+		})
+	}
 }
 
-func TestVerifyTestParallel(t *testing.T) {
+// TestVerifyTestConcurrent: two tests run at once, one leaking; each is
+// checked by VerifyTest, from its own goroutine as parallel tests are. The
+// two are goroutines, not tests calling t.Parallel, because they wait for
+// each other, and at -parallel 1 (GOMAXPROCS=1's default) two parallel
+// tests never run at once.
+func TestVerifyTestConcurrent(t *testing.T) {
 	var leaky, clean fakeT
-	leaked := make(chan struct{})  // the leaky test's goroutine runs
+	leaked := make(chan struct{})  // the leaky test's goroutines run
 	checked := make(chan struct{}) // the clean test's check is done
-	t.Run("group", func(t *testing.T) {
-		t.Run("leaky", func(t *testing.T) {
-			t.Parallel()
-			VerifyTest(&leaky)
-			g := newGroup()
-			defer g.release()
-			startWorkers(g, 2)
-			waitRunning(g, 2)
-			close(leaked)
-			<-checked
-			leaky.end()
-		})
-		t.Run("clean", func(t *testing.T) {
-			t.Parallel()
-			VerifyTest(&clean)
-			<-leaked
-			// Its own goroutines exit.
-			g := newGroup()
-			defer g.release()
-			g.start(3, func(<-chan struct{}) {})
-			// goleak sees the other test's goroutines.
-			assert.Error(t, goleak.Find())
-			clean.end()
-			close(checked)
-		})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		VerifyTest(&leaky)
+		g := newGroup()
+		defer g.release()
+		startWorkers(g, 2)
+		waitRunning(g, 2)
+		close(leaked)
+		<-checked
+		leaky.end()
 	})
+	wg.Go(func() {
+		VerifyTest(&clean)
+		<-leaked
+		// Its own goroutines exit.
+		g := newGroup()
+		defer g.release()
+		g.start(3, func(<-chan struct{}) {})
+		// A check of the whole process sees the other test's goroutines.
+		assert.Error(t, Find())
+		clean.end()
+		close(checked)
+	})
+	wg.Wait()
 	require.Len(t, leaky.failures(), 1)
 	assert.True(t, strings.HasPrefix(leaky.failures()[0], "leaksentinel: found 2 leaked goroutines at 1 site\n"), leaky.failures()[0])
 	assert.True(t, leaky.helper)
@@ -701,8 +881,8 @@ func TestReportGolden(t *testing.T) {
 	}
 	tests := []golden{
 		{name: "report", give: syntheticSnapshot()},
-		{name: "report_guard", give: guardSnapshot(), note: "no deadlock proof: more than 1000 goroutines wait at one sync site " +
-			"([sync.Mutex.Lock] example.com/app.(*Cache).get), and the runtime's leak-detection GC would stop the world for a time that grows with the square of that number"},
+		{name: "report_guard", give: guardSnapshot(), note: "no deadlock proof: " + proof.Check(proof.Counts{
+			Goroutines: 8000, ByState: map[string]int{string(StateMutexLock): 8000}}).Error()},
 	}
 	for _, dir := range versionDirs(t) {
 		for _, file := range []string{"leak_demo.stack.txt.gz", "stack_leaked.txt"} {
@@ -777,18 +957,18 @@ func syntheticSnapshot() *Snapshot {
 	}
 }
 
-// guardSnapshot is 1500 goroutines waiting on one mutex.
+// guardSnapshot is 8000 goroutines waiting on one mutex.
 func guardSnapshot() *Snapshot {
 	get := Frame{Function: "example.com/app.(*Cache).get", File: "/src/app/cache.go", Line: 40}
 	lock := Frame{Function: "sync.(*Mutex).Lock", File: "/go/src/sync/mutex.go", Line: 46}
 	by := Frame{Function: "example.com/app.(*Server).Serve", File: "/src/app/server.go", Line: 61}
 	return &Snapshot{
-		Total: 1500,
+		Total: 8000,
 		Groups: []Group{{
 			Site:     Site{State: StateMutexLock, Function: get.Function, File: get.File, Line: get.Line},
-			Count:    1500,
-			Stacks:   []Stack{{Frames: []Frame{lock, get}, CreatedBy: by, Count: 1500}},
-			Creators: []Creator{{Frame: by, Count: 1500}},
+			Count:    8000,
+			Stacks:   []Stack{{Frames: []Frame{lock, get}, CreatedBy: by, Count: 8000}},
+			Creators: []Creator{{Frame: by, Count: 8000}},
 		}},
 	}
 }

@@ -58,6 +58,12 @@ func Dump(buf []byte) []byte {
 	}
 }
 
+// Live returns the goroutines running now, names interned in t, and the
+// error of reading them.
+func Live(t *stack.Table) ([]*stack.Goroutine, error) {
+	return Parse(Dump(nil), t)
+}
+
 // CurrentID returns the id of the calling goroutine, read from the header
 // runtime.Stack writes for it:
 //
