@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/leaksentinel/leaksentinel/internal/classify"
 	"github.com/leaksentinel/leaksentinel/internal/detect"
+	"github.com/leaksentinel/leaksentinel/internal/proof"
 )
 
 // queueLen bounds the alerts waiting for OnLeak.
@@ -303,6 +305,10 @@ func (s *Sentinel) safeSample() (wait time.Duration, more bool) {
 // costlier looks that explain it. It returns how long to wait for the next
 // and whether the source has more.
 func (s *Sentinel) sample() (time.Duration, bool) {
+	// Let the goroutines this tick woke (timers of the same period) run
+	// and park again before the look: on one CPU they would wait behind
+	// the sampler for its whole sample.
+	runtime.Gosched()
 	s.mu.Lock()
 	s.stats.Ticks++
 	s.mu.Unlock()
@@ -650,10 +656,51 @@ type explanation struct {
 }
 
 // bornAt returns the goroutines of site in the dump, comparing states at
-// the capture's precision p; nil without a dump.
+// the capture's precision p, those the dump shows runnable at the site's
+// line included (see dumpGroup); nil without a dump.
 func (ex *explanation) bornAt(site Site, p classify.Precision) []born {
 	site.State = site.State.coarsen(p)
-	return ex.births[site]
+	at := ex.births[site]
+	if site.State == StateRunnable {
+		return at
+	}
+	site.State = StateRunnable
+	if woken := ex.births[site]; len(woken) > 0 {
+		at = append(slices.Clone(at), woken...)
+	}
+	return at
+}
+
+// dumpGroup returns the group of the dump d at site, with the goroutines d
+// shows runnable at the site's very line. A capture infers a goroutine's
+// state from its frames, and a goroutine woken but not yet run still has
+// the frames it parked with; the dump's header already says runnable. On
+// one CPU the goroutines a tick wakes wait behind the sampler for its whole
+// sample, and without them a leaking chain's own links were missed at its
+// site (the corpus's redialloop, at GOMAXPROCS=1).
+func dumpGroup(d *Snapshot, site Site, p classify.Precision) *Group {
+	g := match(d, site, p)
+	r := match(d, Site{State: StateRunnable, Function: site.Function, File: site.File, Line: site.Line}, p)
+	if r == nil || r == g {
+		return g
+	}
+	if g == nil {
+		return r
+	}
+	m := *g
+	m.Count += r.Count
+	m.Stacks = append(slices.Clone(g.Stacks), r.Stacks...)
+	m.OldestWait = max(g.OldestWait, r.OldestWait)
+	m.Creators = slices.Clone(g.Creators)
+	for _, c := range r.Creators {
+		if i := slices.IndexFunc(m.Creators, func(x Creator) bool { return x.Frame == c.Frame }); i >= 0 {
+			m.Creators[i].Count += c.Count
+		} else {
+			m.Creators = append(m.Creators, c)
+		}
+	}
+	slices.SortStableFunc(m.Creators, func(a, b Creator) int { return b.Count - a.Count })
+	return &m
 }
 
 // explain takes, once per sample with alerts, the looks that say more than
@@ -725,29 +772,19 @@ func provedKey(site Site) Site {
 	return site
 }
 
-// confirmGuard is the largest number of goroutines on one sync primitive's
-// site for which the goroutineleak profile is asked: its stop of the world
-// grows with the square of that number (833 waiters: 6 ms; 8,300:
-// 1.6-1.9 s on Go 1.27.3).
-const confirmGuard = 1000
-
 // proofGuard returns why the goroutineleak profile must not be asked with
-// snap's goroutines, or "".
+// snap's goroutines, or "": its stop of the world grows with the
+// goroutines of the process and the square of the waiters on one
+// semaphore, and must stay within internal/proof's budget.
 func proofGuard(snap *Snapshot) string {
+	c := proof.Counts{Goroutines: snap.Total, ByState: make(map[string]int)}
 	for _, g := range snap.Groups {
-		if isSync(g.State) && g.Count > confirmGuard {
-			return fmt.Sprintf("goroutineleak profile not asked: %d goroutines wait on one sync primitive at %s, and its pause grows with their square", g.Count, g.Site)
-		}
+		c.ByState[string(g.State)] += g.Count
+	}
+	if err := proof.Check(c); err != nil {
+		return "goroutineleak profile not asked: " + err.Error()
 	}
 	return ""
-}
-
-func isSync(s State) bool {
-	switch s {
-	case StateMutexLock, StateRWMutexLock, StateRWMutexRLock, StateWaitGroupWait, StateSemacquire:
-		return true
-	}
-	return false
 }
 
 // match returns the group of s at site, comparing states as the coarser
@@ -783,7 +820,7 @@ func (s *Sentinel) leak(snap *Snapshot, ev detect.Event[Site], now time.Time, ex
 		l.Creators, l.Stack = byGrowth(g, growth)
 		l.OldestWait, l.Labels = g.OldestWait, g.Labels
 	}
-	if g := match(ex.snap, ev.Key, snap.precision); g != nil {
+	if g := dumpGroup(ex.snap, ev.Key, snap.precision); g != nil {
 		l.Creators, l.Stack = byGrowth(g, growth)
 		// Stacks cannot tell goroutines apart when a pool and a leak
 		// run the same function; creation order can: the goroutines
