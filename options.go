@@ -32,10 +32,17 @@ const (
 	// DefaultMaxSites bounds the sites whose history is kept.
 	DefaultMaxSites = 1000
 	// DefaultDumpLimit is the largest goroutine count at which the
-	// sentinel takes a runtime.Stack dump to name a leak's creators and
-	// wait times. The dump stops the world for 10-17 µs per goroutine
-	// (about 0.1-0.2 s at 10,000), once per alert.
-	DefaultDumpLimit = 10_000
+	// sentinel takes a runtime.Stack dump, for an alert (and a suspect the
+	// runtime is asked to prove): it names a leak's creators and wait
+	// times, and its goroutine ids tell a leak from load whose goroutines
+	// leave. The dump stops the world throughout, for 10-30 µs per
+	// goroutine: BenchmarkAlertDump measured 25-28 µs on 2 shared cores,
+	// 52-56 ms at 2,000 goroutines and 260-290 ms at 10,000 (the former
+	// default). 2,000 keeps the pause near the 50 ms that the proof's
+	// guard allows too, what a latency-sensitive service takes from a
+	// rare event; above it, alerts come without creators and growing
+	// load is not told from a leak by age.
+	DefaultDumpLimit = 2_000
 	// DefaultMaxProfiles is the number of alert captures ProfileDir keeps.
 	DefaultMaxProfiles = 10
 	// DefaultMaxSkip is the most consecutive ticks without a full
