@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,12 @@ var ErrTruncated = dump.ErrTruncated
 // Snapshot is the goroutines of a process at one point in time, grouped by
 // [Site]. A Snapshot is not modified after it is returned and is safe for
 // concurrent reads.
+//
+// A parsed dump keeps a bounded number of sites and stacks in full, so that
+// its memory stays small whatever the input: goroutines at further sites
+// are counted in one Group with the zero Site, and those with further
+// stacks in a [Stack] without frames of their group; [Snapshot.Notes]
+// says when that happened.
 type Snapshot struct {
 	// Time is when the goroutines were captured; zero when the source
 	// does not say (text dumps).
@@ -42,7 +49,16 @@ type Snapshot struct {
 	Memory Memory
 
 	precision classify.Precision
+	notes     []string
 }
+
+// Notes returns what the parser of a dump doubted, left out or bounded,
+// one sentence each: that the input held several dumps one after another
+// and this is the last, that goroutines were folded past the memory bound,
+// that a header was glued to other text. It returns nil when there is
+// nothing to say; the errors of a parse are returned beside the snapshot,
+// not here.
+func (s *Snapshot) Notes() []string { return s.notes }
 
 // Memory is a process's memory, as runtime/metrics reports it. Reading it
 // costs well under a microsecond and stops nothing.
@@ -90,7 +106,8 @@ type Group struct {
 	Site
 	Count int
 	// Stacks are the distinct full stacks of the group, most common
-	// first.
+	// first. The goroutines whose stacks a parse did not keep (see
+	// [Snapshot]) are counted in a last Stack without frames.
 	Stacks []Stack
 	// Creators are the "created by" frames, most common first. Empty
 	// when the source has none (pprof profiles, Capture).
@@ -141,6 +158,9 @@ func snapshot(b *stack.Builder, t time.Time) *Snapshot {
 		for _, stk := range g.Stacks {
 			out.Stacks = appendStack(out.Stacks, stk, st, frame)
 		}
+		if g.Other > 0 {
+			out.Stacks = append(out.Stacks, Stack{Count: g.Other})
+		}
 		for _, c := range g.Creators {
 			out.Creators = append(out.Creators, Creator{Frame: frame(c.Frame), Count: c.Count})
 		}
@@ -189,7 +209,17 @@ func appendStack(dst []Stack, stk *stack.Stack, st *stack.Table, frame func(stac
 // ParseDump reads a text goroutine dump: the output of runtime.Stack(buf,
 // true), /debug/pprof/goroutine?debug=2, a panic or SIGQUIT traceback with
 // unrelated lines around it, GODEBUG=tracebackancestors output, or the
-// grouped /debug/pprof/goroutine?debug=1 form. Gzipped input is accepted.
+// grouped /debug/pprof/goroutine?debug=1 form. Gzipped input is accepted,
+// and so are the shapes a dump takes once a person has copied it: lines
+// indented with spaces or a common margin, CRLF line ends, a header glued
+// to the log text before it, no final newline.
+//
+// An input holding several dumps one after another (a log with a
+// runtime.Stack dump and a later SIGQUIT one, a panic printed twice)
+// yields the last, and [Snapshot.Notes] says how many there were and where
+// each began. A new dump begins where a goroutine id repeats, where a new
+// "SIGQUIT: quit", "panic: " or "fatal error: " line follows goroutines,
+// or where the format changes.
 //
 // The error says where each problem is ("line 412: ..."). If the input held
 // goroutines, ParseDump returns them even with an error: a dump cut short
@@ -200,31 +230,142 @@ func ParseDump(r io.Reader) (*Snapshot, error) {
 
 // parseDump is ParseDump that also hands each goroutine, as it is read, to
 // each when not nil: one pass over a dump serves what the snapshot drops
-// (goroutine ids, see births).
+// (goroutine ids, see births). On input holding several dumps, each sees
+// the goroutines of all of them (g.Dump says which), the snapshot is the
+// last's.
 func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapshot, error) {
+	var fn func(int, *stack.Table, *stack.Goroutine)
+	if each != nil {
+		fn = func(_ int, t *stack.Table, g *stack.Goroutine) { each(t, g) }
+	}
+	snaps, err := readDumps(r, false, fn)
+	if len(snaps) == 0 {
+		return nil, err
+	}
+	return snaps[len(snaps)-1], err
+}
+
+// parseDumpSeries reads an input holding one dump or several one after
+// another, and returns one snapshot per dump in input order, as the replay
+// of a saved log uses them. A new dump begins (see dump.Parse for the
+// rules) at a goroutine or ?debug=1 profile header when the dump read so
+// far has a goroutine and
+//
+//   - the header's goroutine id was already seen in it (id 0 aside);
+//   - a "SIGQUIT: quit" (any "SIGxxx: " line), "panic: " or "fatal error: "
+//     line came since its last goroutine, unless right after a "-----"
+//     line, which is how the runtime separates the threads of one
+//     GOTRACEBACK=crash dump;
+//   - the header is glued to other text on its line; or
+//   - the format changes between tracebacks and ?debug=1 records, or a new
+//     "goroutine profile: total N" line begins.
+//
+// A dump none of whose goroutines could be read yields no snapshot. each,
+// when not nil, sees every goroutine as it is read with the index of the
+// snapshot it goes into. The error joins the problems of the whole input,
+// each naming its line. Every snapshot's Notes carry the notes of the whole
+// input besides its own.
+func parseDumpSeries(r io.Reader, each func(dump int, t *stack.Table, g *stack.Goroutine)) ([]*Snapshot, error) {
+	return readDumps(r, true, each)
+}
+
+// What one parsed dump keeps in full (see stack.Builder and stack.Table):
+// a dump of a real process stays far below each, hostile input is bounded
+// to a few hundred MiB however long it is.
+const (
+	dumpMaxSites  = 10_000
+	dumpMaxStacks = 20_000
+	dumpMaxFrames = 1 << 20 // in the stacks kept, 12 bytes each
+	dumpMaxNames  = 32 << 20
+)
+
+// readDumps parses r into one snapshot per dump, or, unless all, only the
+// last.
+func readDumps(r io.Reader, all bool, each func(int, *stack.Table, *stack.Goroutine)) ([]*Snapshot, error) {
 	r, err := maybeGunzip(r)
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: dump: %w", err)
 	}
 	var t stack.Table
-	var b *stack.Builder
+	t.SetLimit(dumpMaxNames)
+	var (
+		builders []*stack.Builder
+		dumps    []int // index into info.Dumps of each builder
+		last     = -1  // the scanner's index of the dump of builders' last
+	)
 	info, err := dump.Parse(r, &t, func(g *stack.Goroutine) {
-		if b == nil {
-			b = stack.NewBuilder(&t, classify.Text)
+		if g.Dump != last {
+			last = g.Dump
+			b := stack.NewBuilder(&t, classify.Text)
+			b.MaxSites, b.MaxStacks, b.MaxFrames = dumpMaxSites, dumpMaxStacks, dumpMaxFrames
+			if !all {
+				builders, dumps = builders[:0], dumps[:0]
+			}
+			builders = append(builders, b)
+			dumps = append(dumps, g.Dump)
 		}
-		b.Add(g)
+		builders[len(builders)-1].Add(g)
 		if each != nil {
-			each(&t, g)
+			each(len(builders)-1, &t, g)
 		}
 	})
 	if err != nil {
 		err = fmt.Errorf("leaksentinel: dump: %w", err)
 	}
-	if b == nil {
-		return nil, err
+	var notes []string
+	if !all && len(info.Dumps) > 1 && len(dumps) > 0 {
+		notes = append(notes, seriesNote(info.Dumps, dumps[0]))
 	}
-	b.Precision = info.Precision
-	return snapshot(b, time.Time{}), err
+	notes = append(notes, info.Notes...)
+	if t.Full() {
+		notes = append(notes, fmt.Sprintf("the names read passed the parser's bound of %d MiB: the names after it show as %q", dumpMaxNames>>20, stack.Overflow))
+	}
+	out := make([]*Snapshot, len(builders))
+	for i, b := range builders {
+		b.Precision = info.Dumps[dumps[i]].Precision
+		s := snapshot(b, time.Time{})
+		s.notes = append(slices.Clip(notes), boundNotes(b)...)
+		if len(s.notes) == 0 {
+			s.notes = nil
+		}
+		out[i] = s
+	}
+	return out, err
+}
+
+// seriesNote says that the input held several dumps and which one the
+// snapshot is.
+func seriesNote(dumps []dump.Dump, i int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the input holds %d dumps one after another; this is dump %d, from line %d", len(dumps), i+1, dumps[i].Line)
+	if i != len(dumps)-1 {
+		b.WriteString(" (the last with goroutines read)")
+	}
+	b.WriteString("; new dumps begin at ")
+	const show = 3
+	for j, d := range dumps[1:] {
+		if j == show {
+			fmt.Fprintf(&b, ", and %d more", len(dumps)-1-show)
+			break
+		}
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "line %d (%s)", d.Line, d.Reason)
+	}
+	return b.String()
+}
+
+// boundNotes says what a builder folded past its bounds.
+func boundNotes(b *stack.Builder) []string {
+	var notes []string
+	if b.Folded > 0 {
+		notes = append(notes, fmt.Sprintf("more than %d sites: the %d goroutines at the sites past them are counted in one group with no site (the parser's memory bound)", b.MaxSites, b.Folded))
+	}
+	if b.Unkept > 0 {
+		notes = append(notes, fmt.Sprintf("more than %d distinct stacks (or %d frames in them): %d goroutines are counted at their site without their stack (the parser's memory bound)", b.MaxStacks, b.MaxFrames, b.Unkept))
+	}
+	return notes
 }
 
 // maybeGunzip returns a reader of r's content, decompressed if it starts
