@@ -395,6 +395,9 @@ func ParseProfile(r io.Reader) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
 	}
+	if what := binaryKind(data); what != "" {
+		return nil, fmt.Errorf("leaksentinel: profile: the input looks like %s, not a protobuf goroutine profile", what)
+	}
 	if err := checkWire(data); err != nil {
 		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
 	}
@@ -453,6 +456,40 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func looksLikeText(data []byte) bool {
 	head := data[:min(len(data), 64)]
 	return bytes.HasPrefix(head, []byte("goroutine ")) || bytes.Contains(head, []byte(" profile: total "))
+}
+
+// binaryKind names the binary formats that are not protobuf profiles but
+// are mistaken for them, from their first bytes, or returns "".
+func binaryKind(data []byte) string {
+	switch {
+	case legacyCPU(data):
+		return "a legacy CPU profile (the binary format of gperftools and pprof before protobuf)"
+	case bytes.HasPrefix(data, []byte("\x7fELF")):
+		return "an ELF executable"
+	case bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd-compressed data"
+	}
+	return ""
+}
+
+// legacyCPU reports whether data starts with the header of a legacy CPU
+// profile: the words 0 (header count), 3 (header words), 0 (version), in
+// 32 or 64 bits, either byte order.
+func legacyCPU(data []byte) bool {
+	for _, w := range []int{4, 8} {
+		if len(data) < 3*w {
+			continue
+		}
+		word := func(i int) []byte { return data[i*w : (i+1)*w] }
+		zero := func(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }
+		three := func(b []byte) bool {
+			return (b[0] == 3 && zero(b[1:])) || (b[len(b)-1] == 3 && zero(b[:len(b)-1]))
+		}
+		if zero(word(0)) && three(word(1)) && zero(word(2)) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkWire walks the top-level fields of a protobuf message and reports the
@@ -546,7 +583,7 @@ func fromProfile(p *profile.Profile) (*Snapshot, error) {
 		if count <= 0 {
 			continue
 		}
-		if count > 1<<40 {
+		if count > 1<<31-1 {
 			return nil, fmt.Errorf("leaksentinel: profile: sample %d: count %d", i, count)
 		}
 		g.Reset()

@@ -404,19 +404,19 @@ func (s *scanner) line(line []byte) {
 	}
 	// Outside a goroutine: a header starts one; anything else is
 	// unrelated text (log lines, "panic: ...", register dumps).
-	if bytes.HasPrefix(line, prefixGoroutine) {
+	if bytes.HasPrefix(line, prefixGoroutine) && s.header(n, line, false) {
 		s.margin = s.margin[:0]
-		s.header(n, line, false)
 		return
 	}
 	margin, rest := cutMargin(line)
 	if len(rest) == 0 {
 		return
 	}
-	if bytes.HasPrefix(rest, prefixGoroutine) {
+	if len(margin) > 0 && bytes.HasPrefix(rest, prefixGoroutine) {
 		s.margin = append(s.margin[:0], margin...)
-		s.header(n, rest, false)
-		return
+		if s.header(n, rest, false) {
+			return
+		}
 	}
 	if i := bytes.Index(rest, profileTotal); i > 0 && isWord(rest[:i]) {
 		if total, err := strconv.Atoi(string(rest[i+len(profileTotal):])); err == nil {
