@@ -238,7 +238,7 @@ func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapsho
 	if each != nil {
 		fn = func(_ int, t *stack.Table, g *stack.Goroutine) { each(t, g) }
 	}
-	snaps, err := readDumps(r, false, fn)
+	snaps, err := readDumps(r, false, dumpLimits, fn)
 	if len(snaps) == 0 {
 		return nil, err
 	}
@@ -266,28 +266,35 @@ func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapsho
 // each naming its line. Every snapshot's Notes carry the notes of the whole
 // input besides its own.
 func parseDumpSeries(r io.Reader, each func(dump int, t *stack.Table, g *stack.Goroutine)) ([]*Snapshot, error) {
-	return readDumps(r, true, each)
+	return readDumps(r, true, dumpLimits, each)
 }
 
-// What one parsed dump keeps in full (see stack.Builder and stack.Table):
-// a dump of a real process stays far below each, hostile input is bounded
-// to a few hundred MiB however long it is.
-const (
-	dumpMaxSites  = 10_000
-	dumpMaxStacks = 20_000
-	dumpMaxFrames = 1 << 20 // in the stacks kept, 12 bytes each
-	dumpMaxNames  = 32 << 20
-)
+// limits bound what one parsed dump keeps in full (see stack.Builder and
+// stack.Table).
+type limits struct {
+	sites, stacks, frames int
+	names                 int // bytes
+}
+
+// dumpLimits are the limits of ParseDump: a dump of a real process stays
+// far below each (100,000 goroutines have a few hundred distinct stacks);
+// hostile input is held to about 200 MiB however long it is.
+var dumpLimits = limits{
+	sites:  10_000,
+	stacks: 20_000,
+	frames: 1 << 20, // in the stacks kept, 12 bytes each
+	names:  32 << 20,
+}
 
 // readDumps parses r into one snapshot per dump, or, unless all, only the
 // last.
-func readDumps(r io.Reader, all bool, each func(int, *stack.Table, *stack.Goroutine)) ([]*Snapshot, error) {
+func readDumps(r io.Reader, all bool, lim limits, each func(int, *stack.Table, *stack.Goroutine)) ([]*Snapshot, error) {
 	r, err := maybeGunzip(r)
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: dump: %w", err)
 	}
 	var t stack.Table
-	t.SetLimit(dumpMaxNames)
+	t.SetLimit(lim.names)
 	var (
 		builders []*stack.Builder
 		dumps    []int // index into info.Dumps of each builder
@@ -297,7 +304,7 @@ func readDumps(r io.Reader, all bool, each func(int, *stack.Table, *stack.Gorout
 		if g.Dump != last {
 			last = g.Dump
 			b := stack.NewBuilder(&t, classify.Text)
-			b.MaxSites, b.MaxStacks, b.MaxFrames = dumpMaxSites, dumpMaxStacks, dumpMaxFrames
+			b.MaxSites, b.MaxStacks, b.MaxFrames = lim.sites, lim.stacks, lim.frames
 			if !all {
 				builders, dumps = builders[:0], dumps[:0]
 			}
@@ -318,7 +325,7 @@ func readDumps(r io.Reader, all bool, each func(int, *stack.Table, *stack.Gorout
 	}
 	notes = append(notes, info.Notes...)
 	if t.Full() {
-		notes = append(notes, fmt.Sprintf("the names read passed the parser's bound of %d MiB: the names after it show as %q", dumpMaxNames>>20, stack.Overflow))
+		notes = append(notes, fmt.Sprintf("the names read passed the parser's bound of %d KiB: the names after it show as %q", lim.names>>10, stack.Overflow))
 	}
 	out := make([]*Snapshot, len(builders))
 	for i, b := range builders {

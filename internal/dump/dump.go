@@ -320,7 +320,13 @@ func (s *scanner) run() {
 			// may be any prefix of the real one, so nothing in it
 			// can be trusted, nor the goroutine it belongs to.
 			if s.block == noBlock {
-				s.open(traceback, s.info.Lines)
+				_, rest := cutMargin(line)
+				if startsHeader(rest) {
+					s.open(traceback, s.info.Lines)
+				} else {
+					s.open(grouped, s.info.Lines)
+					s.g.Count, _ = strconv.Atoi(string(rest[:bytes.IndexByte(rest, ' ')]))
+				}
 			}
 			s.cutLast = fmt.Sprintf("line %d, the last, has no line ending and may be cut", s.info.Lines)
 			s.truncated()
@@ -346,8 +352,14 @@ func (s *scanner) run() {
 func (s *scanner) cutShort(line []byte) bool {
 	switch s.block {
 	case noBlock:
+		//	goroutine 20 [chan se
+		//	1 @ 0x4711ee 0x40a0
 		_, rest := cutMargin(line)
-		return startsHeader(rest)
+		i := 0
+		for i < len(rest) && isDigit(rest[i]) {
+			i++
+		}
+		return startsHeader(rest) || (i > 0 && bytes.HasPrefix(rest[i:], []byte(" @")))
 	case traceback:
 		line = s.unindent(line)
 		if len(line) == 0 || (line[0] != '\t' && line[0] != ' ') || s.pending == noPending || s.pending == pendingBare {
@@ -735,6 +747,9 @@ func (s *scanner) open(kind blockKind, n int) {
 	s.unavailable = false
 	s.createdBy = false
 	s.dumpCount++
+	if s.gccgo && kind == traceback {
+		s.skip = true // the rest of a gccgo traceback
+	}
 	if len(s.info.Dumps) == 0 {
 		s.info.Dumps = append(s.info.Dumps, Dump{Line: n})
 	}
@@ -1204,11 +1219,13 @@ func (s *scanner) truncated() {
 	s.info.Truncated = true
 	s.dumpCount--
 	what := fmt.Sprintf("goroutine %d", s.g.ID)
-	if kind == grouped {
+	if kind == grouped && s.g.Count > 0 {
 		what = fmt.Sprintf("the ?debug=1 record of %d goroutines", s.g.Count)
 		if s.g.Count == 1 {
 			what = "the ?debug=1 record of 1 goroutine"
 		}
+	} else if kind == grouped {
+		what = "a ?debug=1 record"
 	}
 	cut := ""
 	if s.cutLast != "" {
