@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
