@@ -1,10 +1,7 @@
 package leaksentinel
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/leaksentinel/leaksentinel/internal/dump"
 )
 
 // captureAll takes the same parked process through every source.
@@ -160,29 +159,6 @@ func TestLegacyProfile(t *testing.T) {
 	assert.NotContains(t, err.Error(), "field number 0")
 }
 
-// hostileDump writes n goroutines, each with a stack of depth frames of
-// its own (distinct names and lines), at a site of its own, unless oneSite:
-// then they share the site and the names, and differ in lines only.
-func hostileDump(w io.Writer, n, depth int, oneSite bool) {
-	bw := bufio.NewWriter(w)
-	for i := range n {
-		fmt.Fprintf(bw, "goroutine %d [chan receive]:\n", i+2)
-		for d := range depth {
-			line := i*depth + d + 1
-			if oneSite && d == 0 {
-				line = 1
-			}
-			fn := fmt.Sprintf("g%d.f%d", i, d)
-			if oneSite {
-				fn = fmt.Sprintf("f%d", d)
-			}
-			fmt.Fprintf(bw, "example.com/hostile.%s(...)\n\t/src/hostile/h.go:%d +0x1d\n", fn, line)
-		}
-		fmt.Fprintf(bw, "created by example.com/hostile.main in goroutine 1\n\t/src/hostile/main.go:%d +0x25\n\n", i+1)
-	}
-	bw.Flush()
-}
-
 // A dump with more sites, stacks or names than a parse keeps in full folds
 // the rest into counted remainders: the total stays exact, memory bounded,
 // and the notes say so.
@@ -205,7 +181,7 @@ func TestParseBounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			hostileDump(&buf, tt.n, tt.depth, tt.oneSite)
+			require.NoError(t, dump.WriteHostile(&buf, tt.n, tt.depth, tt.oneSite))
 			snaps, err := readDumps(&buf, false, tt.lim, nil)
 			require.NoError(t, err)
 			require.Len(t, snaps, 1)

@@ -1242,17 +1242,25 @@ func (s *scanner) finishNotes() {
 		s.note("line %d, the last, has no line ending: read as whole, since its line number is followed by the PC offset", s.wholeLast)
 	}
 	if s.glued > 0 {
-		s.note("line %d: a goroutine header follows other text on its line; read as a header (%d such lines)", s.glueLine, s.glued)
+		s.note("line %d: a goroutine header follows other text on its line; read as a header%s", s.glueLine, more(s.glued))
 	}
 	if s.repeats > 0 {
-		s.note("line %d: goroutines a GOTRACEBACK=crash thread prints again are counted once (%d such)", s.repeatLine, s.repeats)
+		s.note("line %d: a goroutine a GOTRACEBACK=crash thread prints again is counted once%s", s.repeatLine, more(s.repeats))
 	}
 	if s.deep > 0 {
-		s.note("line %d: goroutines deeper than %d frames keep their first %d (%d such)", s.deepLine, maxFrames, maxFrames, s.deep)
+		s.note("line %d: a goroutine deeper than %d frames keeps its first %d%s", s.deepLine, maxFrames, maxFrames, more(s.deep))
 	}
 	if s.idsFullLine > 0 {
 		s.note("line %d: more distinct goroutine ids than the parser tracks: repeated ids, which start a new dump, are not looked for past it", s.idsFullLine)
 	}
+}
+
+// more says how many more times a noted thing happened.
+func more(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (and %d more such)", n-1)
 }
 
 func (s *scanner) note(format string, args ...any) {

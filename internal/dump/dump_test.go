@@ -283,5 +283,5 @@ func TestDeepGoroutine(t *testing.T) {
 	require.Len(t, gs, 1)
 	assert.Len(t, gs[0].funcs, maxFrames)
 	require.Len(t, info.Notes, 1)
-	assert.Contains(t, info.Notes[0], "deeper than 1024 frames")
+	assert.Contains(t, info.Notes[0], "deeper than 1024 frames keeps its first 1024")
 }
