@@ -114,6 +114,7 @@ func Parse(r io.Reader, t *stack.Table, fn func(*stack.Goroutine)) (Info, error)
 		headers: make(map[uint32]classify.Header),
 		frames:  make(map[string]stack.Frame),
 		ids:     make(map[int64]uint64),
+		idKey:   -1,
 	}
 	s.run()
 	s.finishNotes()
@@ -176,7 +177,8 @@ type scanner struct {
 	dump        int
 	dumpCount   int // goroutines of the dump passed on, or open
 	ids         map[int64]uint64
-	idsFull     bool
+	idKey       int64 // the word of ids being filled, kept out of the map; -1: none
+	idWord      uint64
 	nextDump    string // reason, set by a preamble line
 	afterRule   bool   // the last text line outside a block was "-----"
 	crashThread bool   // inside a GOTRACEBACK=crash thread section
@@ -677,7 +679,7 @@ func (s *scanner) headerError(n int, glued bool, line []byte, format string, arg
 // dumps do.
 func (s *scanner) startGoroutine(n int, id int64, glued, thread bool) {
 	reason := s.nextDump
-	repeat := id != 0 && s.seen(id)
+	repeat := s.seen(n, id)
 	switch {
 	case reason != "":
 	case s.lastKind == grouped && s.dumpCount > 0:
@@ -696,8 +698,8 @@ func (s *scanner) startGoroutine(n int, id int64, glued, thread bool) {
 	}
 	if reason != "" {
 		s.newDump(n, reason)
+		s.seen(n, id) // the first id of the new dump
 	}
-	s.markSeen(n, id)
 }
 
 // newDump ends the dump being read, if it has goroutines, and starts the
@@ -712,27 +714,37 @@ func (s *scanner) newDump(n int, reason string) {
 	s.dumpCount = 0
 	s.info.Dumps = append(s.info.Dumps, Dump{Line: n, Reason: reason})
 	clear(s.ids)
-	s.idsFull = false
+	s.idKey, s.idWord = -1, 0
 }
 
-// seen reports whether goroutine id was already read in this dump.
-func (s *scanner) seen(id int64) bool {
-	return s.ids[id>>6]&(1<<(id&63)) != 0
-}
-
-func (s *scanner) markSeen(n int, id int64) {
+// seen reports whether goroutine id, read at line n, was already read in
+// this dump, and records it. Ids 0, the threads' g0, never repeat. Dumps
+// list goroutines mostly in creation order, so consecutive ids share a
+// word of the set, kept out of the map until another word is needed.
+func (s *scanner) seen(n int, id int64) bool {
 	if id == 0 {
-		return
+		return false
 	}
-	w, ok := s.ids[id>>6]
-	if !ok && len(s.ids) >= maxIDWords {
-		if !s.idsFull && s.idsFullLine == 0 {
-			s.idsFullLine = n
+	key, bit := id>>6, uint64(1)<<(id&63)
+	if key != s.idKey {
+		if s.idKey >= 0 {
+			s.ids[s.idKey] = s.idWord
 		}
-		s.idsFull = true
-		return
+		w, ok := s.ids[key]
+		if !ok && len(s.ids) >= maxIDWords {
+			if s.idsFullLine == 0 {
+				s.idsFullLine = n
+			}
+			s.idKey = -1
+			return false
+		}
+		s.idKey, s.idWord = key, w
 	}
-	s.ids[id>>6] = w | 1<<(id&63)
+	if s.idWord&bit != 0 {
+		return true
+	}
+	s.idWord |= bit
+	return false
 }
 
 func (s *scanner) open(kind blockKind, n int) {
