@@ -2,7 +2,9 @@ package leaksentinel
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +63,20 @@ func FuzzParseDump(f *testing.F) {
 				data = data[:4<<10]
 			}
 			f.Add(data)
+		}
+	}
+	// The shapes people paste dumps in, and series of dumps: the head,
+	// and the tail where a file ends without its newline or a series
+	// starts its next dump.
+	shapes, err := filepath.Glob(filepath.Join("testdata", "shapes", "go1.*", "*.txt.gz"))
+	require.NoError(f, err)
+	require.NotEmpty(f, shapes, "no testdata/shapes: run go run ./testdata/gen -shapes")
+	for _, file := range shapes {
+		data := gunzipFile(f, file)
+		f.Add(data[:min(len(data), 4<<10)])
+		f.Add(data[max(0, len(data)-2<<10):])
+		if i := bytes.LastIndex(data, []byte("\ngoroutine 1 ")); i > bytes.Index(data, []byte("\ngoroutine 1 ")) {
+			f.Add(data[max(0, i-2<<10):min(len(data), i+2<<10)])
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -158,4 +174,16 @@ func TestParseDumpCutAnywhere(t *testing.T) {
 func inOffset(line []byte) bool {
 	i := bytes.Index(line, []byte(" +0x"))
 	return len(line) > 0 && line[0] == '\t' && i > 0 && len(line) > i+4
+}
+
+func gunzipFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(tb, err)
+	data, err := io.ReadAll(zr)
+	require.NoError(tb, err)
+	return data
 }

@@ -256,7 +256,9 @@ func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapsho
 //     line came since its last goroutine, unless right after a "-----"
 //     line, which is how the runtime separates the threads of one
 //     GOTRACEBACK=crash dump;
-//   - the header is glued to other text on its line; or
+//   - the header is glued to other text on its line;
+//   - the header is of a second goroutine in state "running" with its
+//     stack printed (the one that took a dump is the only one); or
 //   - the format changes between tracebacks and ?debug=1 records, or a new
 //     "goroutine profile: total N" line begins.
 //

@@ -101,7 +101,12 @@ type Dump struct {
 //     threads of one GOTRACEBACK=crash dump, which reprint goroutines
 //     already shown (those repeats are counted once, and noted);
 //   - the header is glued to other text on its line (a dump written right
-//     after a log message without a newline), or
+//     after a log message without a newline);
+//   - its goroutine is a second one in state "running" with its stack
+//     printed (a dump prints the stack of the running goroutine that took
+//     it only; the dump then begins at that goroutine, so that
+//     runtime.Stack output logged twice splits where the second starts),
+//     or
 //   - the format changes: ?debug=1 records after tracebacks, or back.
 //
 // Two dumps with no goroutine in common and nothing between them cannot be
@@ -116,6 +121,7 @@ func Parse(r io.Reader, t *stack.Table, fn func(*stack.Goroutine)) (Info, error)
 		ids:     make(map[int64]uint64),
 		idKey:   -1,
 	}
+	s.running = t.ID(classify.Running)
 	s.run()
 	s.finishNotes()
 	return s.info, s.err()
@@ -182,6 +188,8 @@ type scanner struct {
 	nextDump    string // reason, set by a preamble line
 	afterRule   bool   // the last text line outside a block was "-----"
 	crashThread bool   // inside a GOTRACEBACK=crash thread section
+	running     uint32 // the interned "running" state
+	runningSeen bool   // the dump has a running goroutine with frames
 	lastKind    blockKind
 	skip        bool // the open goroutine repeats one already counted
 
@@ -702,6 +710,27 @@ func (s *scanner) startGoroutine(n int, id int64, glued, thread bool) {
 	}
 }
 
+// runningFrames handles the first frame of a running goroutine. A dump
+// prints the stack of one running goroutine, the one that took it (the
+// others on other threads are "stack unavailable"); a second one is the
+// first goroutine of a new dump, as where runtime.Stack output is logged
+// twice:
+//
+//	goroutine 57 [running]:
+//	main.handler(...)
+func (s *scanner) runningFrames() {
+	if !s.runningSeen {
+		s.runningSeen = true
+		return
+	}
+	s.dumpCount-- // the open goroutine goes with the new dump
+	s.newDump(s.g.Line, fmt.Sprintf("goroutine %d is a second one running with its stack", s.g.ID))
+	s.dumpCount++
+	s.g.Dump = s.dump
+	s.seen(s.g.Line, s.g.ID)
+	s.runningSeen = true
+}
+
 // newDump ends the dump being read, if it has goroutines, and starts the
 // next at line n.
 func (s *scanner) newDump(n int, reason string) {
@@ -710,6 +739,7 @@ func (s *scanner) newDump(n int, reason string) {
 	if s.dumpCount == 0 {
 		return
 	}
+	s.runningSeen = false
 	s.dump++
 	s.dumpCount = 0
 	s.info.Dumps = append(s.info.Dumps, Dump{Line: n, Reason: reason})
@@ -949,6 +979,9 @@ func (s *scanner) addFrame(f stack.Frame) {
 		return
 	}
 	s.nframes++
+	if s.nframes == 1 && s.g.State == s.running && !s.crashThread {
+		s.runningFrames()
+	}
 	if len(s.g.Frames) >= maxFrames {
 		s.g.Elided = true
 		if s.nframes == maxFrames+1 {

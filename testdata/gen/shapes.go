@@ -79,15 +79,20 @@ type series struct {
 	name, how string
 	parts     []string
 	between   string // text written between two parts
+	// fromGoroutines cuts the parts after the first to start at their
+	// first goroutine header, as a paste that begins there.
+	fromGoroutines bool
 }
 
 var serieses = []series{
 	{"series.log.txt", "stack.txt, then a log line, panic.txt (its log lines and the panic), then debug2.txt (a later capture of stack.txt's process)",
-		[]string{"stack.txt", "panic.txt", "debug2.txt"}, "2026/12/01 10:00:01 service: still running\n"},
-	{"series.panic.txt", "panic.txt twice (a panic printed twice)", []string{"panic.txt", "panic.txt"}, ""},
-	{"series.debug1.txt", "debug1.txt twice (a cron job appending ?debug=1 profiles)", []string{"debug1.txt", "debug1.txt"}, ""},
+		[]string{"stack.txt", "panic.txt", "debug2.txt"}, "2026/12/01 10:00:01 service: still running\n", false},
+	{"series.panic.txt", "panic.txt twice (a panic printed twice)", []string{"panic.txt", "panic.txt"}, "", false},
+	{"series.debug1.txt", "debug1.txt twice (a cron job appending ?debug=1 profiles)", []string{"debug1.txt", "debug1.txt"}, "", false},
 	{"series.stack.txt", "stack.txt, labels.txt and stack_minutes.txt with nothing between them: only repeated goroutine ids tell them apart",
-		[]string{"stack.txt", "labels.txt", "stack_minutes.txt"}, ""},
+		[]string{"stack.txt", "labels.txt", "stack_minutes.txt"}, "", false},
+	{"series.pasted.txt", "stack.txt, then panic.txt pasted from its first goroutine on, without the panic line: the second dump begins at its running goroutine, a new id",
+		[]string{"stack.txt", "panic.txt"}, "", true},
 }
 
 func leadingTabs(b []byte, spaces string) []byte {
@@ -204,6 +209,13 @@ func (g *gen) runShapes() error {
 			}
 			if i > 0 {
 				out = append(out, s.between...)
+				if s.fromGoroutines {
+					j := bytes.Index(b, []byte("\ngoroutine "))
+					if j < 0 {
+						return fmt.Errorf("%s: %s has no goroutine header", s.name, p)
+					}
+					b = b[j+1:]
+				}
 			}
 			out = append(out, b...)
 		}
