@@ -475,8 +475,6 @@ func binaryKind(data []byte) string {
 		return "a legacy CPU profile (the binary format of gperftools and pprof before protobuf)"
 	case bytes.HasPrefix(data, []byte("\x7fELF")):
 		return "an ELF executable"
-	case bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return "zstd-compressed data"
 	}
 	return ""
 }

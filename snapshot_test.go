@@ -157,6 +157,13 @@ func TestLegacyProfile(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "looks like a legacy CPU profile")
 	assert.NotContains(t, err.Error(), "field number 0")
+
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	data, err = os.ReadFile(exe)
+	require.NoError(t, err)
+	_, err = ParseProfile(bytes.NewReader(data[:4096]))
+	assert.ErrorContains(t, err, "looks like an ELF executable")
 }
 
 // A dump with more sites, stacks or names than a parse keeps in full folds
