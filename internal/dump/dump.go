@@ -914,7 +914,7 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 
 // isSymbol reports whether a line could be a function name alone.
 func isSymbol(b []byte) bool {
-	return len(b) < 1024 && bytes.IndexAny(b, " ()") < 0
+	return len(b) < 1024 && !bytes.ContainsAny(b, " ()")
 }
 
 func (s *scanner) setPending(kind pendingKind, n int, fn []byte) {
