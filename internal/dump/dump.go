@@ -800,7 +800,9 @@ func (s *scanner) open(kind blockKind, n int) {
 // tracebackLine handles a line inside a traceback block. It returns false
 // when the line ended the block and must be looked at as outside text.
 func (s *scanner) tracebackLine(n int, line []byte) bool {
-	line = s.unindent(line)
+	if len(s.margin) > 0 {
+		line = s.unindent(line)
+	}
 	if len(line) == 0 {
 		s.endBlock(n)
 		return true
@@ -808,7 +810,10 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 	if line[0] == '\t' || line[0] == ' ' {
 		//	/tmp/x/main.go:24 +0x1d
 		// after a tab, or the spaces a tab was turned into.
-		b := trimBlank(line)
+		b := line[1:]
+		if len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+			b = trimBlank(b)
+		}
 		if len(b) == 0 {
 			s.endBlock(n)
 			return true
@@ -1111,7 +1116,9 @@ func (s *scanner) groupedRecord(n int, margin, line []byte) bool {
 //
 // The tabs may have been turned into spaces.
 func (s *scanner) groupedLine(n int, line []byte) bool {
-	line = s.unindent(line)
+	if len(s.margin) > 0 {
+		line = s.unindent(line)
+	}
 	if len(line) == 0 {
 		s.endBlock(n)
 		return true
