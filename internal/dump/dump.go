@@ -51,9 +51,11 @@ const (
 	// keys, the header cache past maxCachedHeaders entries.
 	maxCachedBytes   = 8 << 20
 	maxCachedHeaders = 4096
-	// maxIDWords bounds the words of the set of goroutine ids seen in a
-	// dump (64 ids a word); past it, repeats are no longer looked for.
-	maxIDWords = 1 << 18
+	// maxDenseID bounds the ids kept in a bit slice (8 MiB at most);
+	// maxIDWords the words of the map that holds larger ids (64 ids a
+	// word). Past it, repeats are no longer looked for.
+	maxDenseID = 1 << 26
+	maxIDWords = 1 << 16
 )
 
 // Info describes what Parse read.
@@ -116,15 +118,20 @@ func Parse(r io.Reader, t *stack.Table, fn func(*stack.Goroutine)) (Info, error)
 		lr:      lineReader{r: r, buf: make([]byte, 64<<10)},
 		t:       t,
 		fn:      fn,
-		headers: make(map[uint32]classify.Header),
+		headers: make(map[uint32]header),
 		frames:  make(map[string]stack.Frame),
 		ids:     make(map[int64]uint64),
-		idKey:   -1,
 	}
 	s.running = t.ID(classify.Running)
 	s.run()
 	s.finishNotes()
 	return s.info, s.err()
+}
+
+// header is a parsed header status with its state interned.
+type header struct {
+	classify.Header
+	state uint32
 }
 
 type blockKind uint8
@@ -154,7 +161,7 @@ type scanner struct {
 	eofNoNewline bool
 
 	info    Info
-	headers map[uint32]classify.Header // bracket contents, parsed once
+	headers map[uint32]header // bracket contents, parsed once
 
 	block    blockKind
 	g        stack.Goroutine
@@ -182,9 +189,8 @@ type scanner struct {
 	// stack, and why the next header starts a new dump, if it does.
 	dump        int
 	dumpCount   int // goroutines of the dump passed on, or open
+	idBits      []uint64
 	ids         map[int64]uint64
-	idKey       int64 // the word of ids being filled, kept out of the map; -1: none
-	idWord      uint64
 	nextDump    string // reason, set by a preamble line
 	afterRule   bool   // the last text line outside a block was "-----"
 	crashThread bool   // inside a GOTRACEBACK=crash thread section
@@ -643,11 +649,12 @@ func (s *scanner) header(n int, line []byte, glued bool) bool {
 	sid := s.t.IDBytes(status)
 	h, ok := s.headers[sid]
 	if !ok {
-		h, ok = classify.ParseStatus(string(status))
+		h.Header, ok = classify.ParseStatus(string(status))
 		if !ok {
 			s.headerError(n, glued, line, "empty state")
 			return false
 		}
+		h.state = s.t.ID(h.State)
 		if len(s.headers) >= maxCachedHeaders {
 			clear(s.headers)
 		}
@@ -659,7 +666,7 @@ func (s *scanner) header(n int, line []byte, glued bool) bool {
 	s.startGoroutine(n, id, glued, open > 0)
 	s.open(traceback, n)
 	s.g.ID = id
-	s.g.State = s.t.ID(h.State)
+	s.g.State = h.state
 	s.g.WaitMinutes = h.WaitMinutes
 	s.g.Leaked = h.Leaked
 	s.g.Locked = h.Locked
@@ -744,37 +751,39 @@ func (s *scanner) newDump(n int, reason string) {
 	s.dumpCount = 0
 	s.info.Dumps = append(s.info.Dumps, Dump{Line: n, Reason: reason})
 	clear(s.ids)
-	s.idKey, s.idWord = -1, 0
+	clear(s.idBits)
 }
 
 // seen reports whether goroutine id, read at line n, was already read in
-// this dump, and records it. Ids 0, the threads' g0, never repeat. Dumps
-// list goroutines mostly in creation order, so consecutive ids share a
-// word of the set, kept out of the map until another word is needed.
+// this dump, and records it. Ids 0, the threads' g0, never repeat. Ids
+// are small in real dumps (they count the goroutines a process started):
+// below maxDenseID they are bits of a slice, above it words of a map
+// bounded by maxIDWords.
 func (s *scanner) seen(n int, id int64) bool {
-	if id == 0 {
+	if id <= 0 {
 		return false
 	}
-	key, bit := id>>6, uint64(1)<<(id&63)
-	if key != s.idKey {
-		if s.idKey >= 0 {
-			s.ids[s.idKey] = s.idWord
+	bit := uint64(1) << (id & 63)
+	if id < maxDenseID {
+		w := int(id >> 6)
+		if w >= len(s.idBits) {
+			s.idBits = append(s.idBits, make([]uint64, w+1-len(s.idBits))...)
 		}
-		w, ok := s.ids[key]
-		if !ok && len(s.ids) >= maxIDWords {
-			if s.idsFullLine == 0 {
-				s.idsFullLine = n
-			}
-			s.idKey = -1
-			return false
+		if s.idBits[w]&bit != 0 {
+			return true
 		}
-		s.idKey, s.idWord = key, w
+		s.idBits[w] |= bit
+		return false
 	}
-	if s.idWord&bit != 0 {
-		return true
+	w, ok := s.ids[id>>6]
+	if !ok && len(s.ids) >= maxIDWords {
+		if s.idsFullLine == 0 {
+			s.idsFullLine = n
+		}
+		return false
 	}
-	s.idWord |= bit
-	return false
+	s.ids[id>>6] = w | bit
+	return w&bit != 0
 }
 
 func (s *scanner) open(kind blockKind, n int) {
@@ -964,6 +973,17 @@ func (s *scanner) frame(b []byte) (stack.Frame, bool) {
 }
 
 func (s *scanner) addFrame(f stack.Frame) {
+	if s.pending == pendingFrame && s.ancestor == -1 && s.nframes > 0 && s.nframes < maxFrames {
+		// The common case, inlined.
+		s.pending = noPending
+		s.nframes++
+		s.g.Frames = append(s.g.Frames, f)
+		return
+	}
+	s.addFrameSlow(f)
+}
+
+func (s *scanner) addFrameSlow(f stack.Frame) {
 	kind := s.pending
 	s.pending = noPending
 	if s.ancestor == -2 {
