@@ -218,8 +218,11 @@ func appendStack(dst []Stack, stk *stack.Stack, st *stack.Table, frame func(stac
 // runtime.Stack dump and a later SIGQUIT one, a panic printed twice)
 // yields the last, and [Snapshot.Notes] says how many there were and where
 // each began. A new dump begins where a goroutine id repeats, where a new
-// "SIGQUIT: quit", "panic: " or "fatal error: " line follows goroutines,
-// or where the format changes.
+// "SIGQUIT: quit", "panic: " or "fatal error: " line follows goroutines
+// (but not the "-----" sections of one GOTRACEBACK=crash dump), at a second
+// running goroutine with its stack, at a header glued to a log message, or
+// where the format changes. Two dumps with no goroutine in common and
+// nothing between them read as one.
 //
 // The error says where each problem is ("line 412: ..."). If the input held
 // goroutines, ParseDump returns them even with an error: a dump cut short
@@ -266,7 +269,8 @@ func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapsho
 // when not nil, sees every goroutine as it is read with the index of the
 // snapshot it goes into. The error joins the problems of the whole input,
 // each naming its line. Every snapshot's Notes carry the notes of the whole
-// input besides its own.
+// input besides its own. Each snapshot is bounded as ParseDump's is; the
+// memory of all of them grows with the number of dumps.
 func parseDumpSeries(r io.Reader, each func(dump int, t *stack.Table, g *stack.Goroutine)) ([]*Snapshot, error) {
 	return readDumps(r, true, dumpLimits, each)
 }
