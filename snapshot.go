@@ -301,43 +301,46 @@ func readDumps(r io.Reader, all bool, lim limits, each func(int, *stack.Table, *
 	}
 	var t stack.Table
 	t.SetLimit(lim.names)
-	var (
-		builders []*stack.Builder
-		dumps    []int // index into info.Dumps of each builder
-		last     = -1  // the scanner's index of the dump of builders' last
-	)
+	// One builder per dump with goroutines, with the scanner's index of
+	// its dump and the line of its first goroutine.
+	type part struct {
+		b          *stack.Builder
+		dump, line int
+	}
+	var parts []part
 	info, err := dump.Parse(r, &t, func(g *stack.Goroutine) {
-		if g.Dump != last {
-			last = g.Dump
+		if len(parts) == 0 || parts[len(parts)-1].dump != g.Dump {
 			b := stack.NewBuilder(&t, classify.Text)
 			b.MaxSites, b.MaxStacks, b.MaxFrames = lim.sites, lim.stacks, lim.frames
 			if !all {
-				builders, dumps = builders[:0], dumps[:0]
+				parts = parts[:0]
 			}
-			builders = append(builders, b)
-			dumps = append(dumps, g.Dump)
+			parts = append(parts, part{b: b, dump: g.Dump, line: g.Line})
 		}
-		builders[len(builders)-1].Add(g)
+		p := &parts[len(parts)-1]
+		if g.Grouped {
+			p.b.Precision = classify.UserFrames
+		}
+		p.b.Add(g)
 		if each != nil {
-			each(len(builders)-1, &t, g)
+			each(len(parts)-1, &t, g)
 		}
 	})
 	if err != nil {
 		err = fmt.Errorf("leaksentinel: dump: %w", err)
 	}
 	var notes []string
-	if !all && len(info.Dumps) > 1 && len(dumps) > 0 {
-		notes = append(notes, seriesNote(info.Dumps, dumps[0]))
+	if !all && info.DumpCount > 1 && len(parts) > 0 {
+		notes = append(notes, seriesNote(info, parts[0].dump, parts[0].line))
 	}
 	notes = append(notes, info.Notes...)
 	if t.Full() {
 		notes = append(notes, fmt.Sprintf("the names read passed the parser's bound of %d KiB: the names after it show as %q", lim.names>>10, stack.Overflow))
 	}
-	out := make([]*Snapshot, len(builders))
-	for i, b := range builders {
-		b.Precision = info.Dumps[dumps[i]].Precision
-		s := snapshot(b, time.Time{})
-		s.notes = append(slices.Clip(notes), boundNotes(b)...)
+	out := make([]*Snapshot, len(parts))
+	for i, p := range parts {
+		s := snapshot(p.b, time.Time{})
+		s.notes = append(slices.Clip(notes), boundNotes(p.b)...)
 		if len(s.notes) == 0 {
 			s.notes = nil
 		}
@@ -346,25 +349,27 @@ func readDumps(r io.Reader, all bool, lim limits, each func(int, *stack.Table, *
 	return out, err
 }
 
-// seriesNote says that the input held several dumps and which one the
-// snapshot is.
-func seriesNote(dumps []dump.Dump, i int) string {
+// seriesNote says that the input held several dumps and which one, the
+// i-th from line, the snapshot is.
+func seriesNote(info dump.Info, i, line int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the input holds %d dumps one after another; this is dump %d, from line %d", len(dumps), i+1, dumps[i].Line)
-	if i != len(dumps)-1 {
+	fmt.Fprintf(&b, "the input holds %d dumps one after another; this is dump %d, from line %d", info.DumpCount, i+1, line)
+	if i != info.DumpCount-1 {
 		b.WriteString(" (the last with goroutines read)")
 	}
 	b.WriteString("; new dumps begin at ")
 	const show = 3
-	for j, d := range dumps[1:] {
+	for j, d := range info.Dumps[1:] {
 		if j == show {
-			fmt.Fprintf(&b, ", and %d more", len(dumps)-1-show)
 			break
 		}
 		if j > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "line %d (%s)", d.Line, d.Reason)
+	}
+	if more := info.DumpCount - 1 - min(show, len(info.Dumps)-1); more > 0 {
+		fmt.Fprintf(&b, ", and %d more", more)
 	}
 	return b.String()
 }

@@ -216,3 +216,30 @@ func TestParseBounds(t *testing.T) {
 		})
 	}
 }
+
+// A long series keeps what ParseDump returns bounded: the last dump, and a
+// note that counts them all. Real text: the first goroutines of a dump,
+// written 200 times.
+func TestLongSeries(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(versionDirs(t)[0], "stack.txt"))
+	require.NoError(t, err)
+	blocks := strings.SplitAfterN(string(data), "\n\n", 3)
+	require.Len(t, blocks, 3)
+	one := blocks[0] + blocks[1]
+	text := strings.Repeat(one, 200)
+
+	s, err := ParseDump(strings.NewReader(text))
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.Total)
+	require.NotEmpty(t, s.Notes())
+	assert.Contains(t, s.Notes()[0], "the input holds 200 dumps one after another; this is dump 200, from line ")
+	assert.Contains(t, s.Notes()[0], ", and 196 more")
+
+	snaps, err := parseDumpSeries(strings.NewReader(text), nil)
+	require.NoError(t, err)
+	require.Len(t, snaps, 200)
+	for _, s := range snaps {
+		assert.Equal(t, 2, s.Total)
+		assert.Empty(t, s.Notes(), "a series' snapshots say nothing of the series")
+	}
+}

@@ -51,6 +51,8 @@ const (
 	// keys, the header cache past maxCachedHeaders entries.
 	maxCachedBytes   = 8 << 20
 	maxCachedHeaders = 4096
+	// maxDumps bounds the dumps of a series described in Info.
+	maxDumps = 64
 	// maxDenseID bounds the ids kept in a bit slice (8 MiB at most);
 	// maxIDWords the words of the map that holds larger ids (64 ids a
 	// word). Past it, repeats are no longer looked for.
@@ -65,8 +67,10 @@ type Info struct {
 	Precision  classify.Precision
 	Truncated  bool
 	// Dumps describes the dumps the input held, in input order: one,
-	// unless several were written one after another.
-	Dumps []Dump
+	// unless several were written one after another; at most maxDumps
+	// of them, the first. DumpCount counts them all.
+	Dumps     []Dump
+	DumpCount int
 	// Notes say what the parser doubted, skipped or bounded, besides the
 	// errors, each naming its line.
 	Notes []string
@@ -74,10 +78,8 @@ type Info struct {
 
 // Dump is one dump of an input that may hold several.
 type Dump struct {
-	Line       int    // the line of its first goroutine
-	Goroutines int    // counting grouped ones
-	Reason     string // why a new dump begins at Line; "" for the first
-	Precision  classify.Precision
+	Line   int    // the line of its first goroutine
+	Reason string // why a new dump begins at Line; "" for the first
 }
 
 // Parse reads text dumps from r, interning names into t, and calls fn for
@@ -190,6 +192,7 @@ type scanner struct {
 	dump        int
 	dumpCount   int // goroutines of the dump passed on, or open
 	idBits      []uint64
+	idHigh      int // idBits[idHigh:] are zero
 	ids         map[int64]uint64
 	nextDump    string // reason, set by a preamble line
 	afterRule   bool   // the last text line outside a block was "-----"
@@ -749,9 +752,10 @@ func (s *scanner) newDump(n int, reason string) {
 	s.runningSeen = false
 	s.dump++
 	s.dumpCount = 0
-	s.info.Dumps = append(s.info.Dumps, Dump{Line: n, Reason: reason})
+	s.addDump(Dump{Line: n, Reason: reason})
 	clear(s.ids)
-	clear(s.idBits)
+	clear(s.idBits[:s.idHigh])
+	s.idHigh = 0
 }
 
 // seen reports whether goroutine id, read at line n, was already read in
@@ -773,6 +777,7 @@ func (s *scanner) seen(n int, id int64) bool {
 			return true
 		}
 		s.idBits[w] |= bit
+		s.idHigh = max(s.idHigh, w+1)
 		return false
 	}
 	w, ok := s.ids[id>>6]
@@ -801,9 +806,10 @@ func (s *scanner) open(kind blockKind, n int) {
 	if s.gccgo && kind == traceback {
 		s.skip = true // the rest of a gccgo traceback
 	}
-	if len(s.info.Dumps) == 0 {
-		s.info.Dumps = append(s.info.Dumps, Dump{Line: n})
+	if s.info.DumpCount == 0 {
+		s.addDump(Dump{Line: n})
 	}
+	s.g.Grouped = kind == grouped
 }
 
 // tracebackLine handles a line inside a traceback block. It returns false
@@ -1226,7 +1232,7 @@ func (s *scanner) endBlock(n int) {
 			s.dumpCount--
 			return
 		}
-		s.setPrecision(classify.Text)
+		s.info.Precision = max(s.info.Precision, classify.Text)
 	case grouped:
 		if s.nframes == 0 {
 			s.errorf(s.g.Line, "?debug=1 record has no frames")
@@ -1239,20 +1245,21 @@ func (s *scanner) endBlock(n int) {
 		}
 		s.g.State = s.t.ID(classify.InferState(s.funcs, classify.UserFrames))
 		s.groupedSeen += s.g.Count
-		s.setPrecision(classify.UserFrames)
+		s.info.Precision = max(s.info.Precision, classify.UserFrames)
 	default:
 		return
 	}
 	s.lastKind = kind
 	s.info.Goroutines += s.g.Count
-	s.info.Dumps[len(s.info.Dumps)-1].Goroutines += s.g.Count
 	s.fn(&s.g)
 }
 
-func (s *scanner) setPrecision(p classify.Precision) {
-	s.info.Precision = max(s.info.Precision, p)
-	d := &s.info.Dumps[len(s.info.Dumps)-1]
-	d.Precision = max(d.Precision, p)
+// addDump records the start of a dump, keeping the first maxDumps.
+func (s *scanner) addDump(d Dump) {
+	s.info.DumpCount++
+	if len(s.info.Dumps) < maxDumps {
+		s.info.Dumps = append(s.info.Dumps, d)
+	}
 }
 
 // atEOF closes the last goroutine. Without the blank line that ends a

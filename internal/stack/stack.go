@@ -122,6 +122,9 @@ type Goroutine struct {
 	// Dump is the index of the dump the goroutine was read from, for an
 	// input that holds several one after another; 0 for the first.
 	Dump int
+	// Grouped says it is a ?debug=1 record, whose runtime frames above
+	// the first other frame are missing (classify.UserFrames).
+	Grouped bool
 }
 
 // Ancestor is one "[originating from goroutine N]:" block.
