@@ -857,6 +857,13 @@ func (s *scanner) tracebackLine(n int, line []byte) bool {
 			s.pending = noPending
 			return true
 		}
+		if s.pending == pendingFrame && s.ancestor == -1 && s.nframes > 0 && s.nframes < maxFrames {
+			// The common case of addFrame, on the hot path.
+			s.pending = noPending
+			s.nframes++
+			s.g.Frames = append(s.g.Frames, f)
+			return true
+		}
 		s.addFrame(f)
 		return true
 	}
@@ -979,17 +986,6 @@ func (s *scanner) frame(b []byte) (stack.Frame, bool) {
 }
 
 func (s *scanner) addFrame(f stack.Frame) {
-	if s.pending == pendingFrame && s.ancestor == -1 && s.nframes > 0 && s.nframes < maxFrames {
-		// The common case, inlined.
-		s.pending = noPending
-		s.nframes++
-		s.g.Frames = append(s.g.Frames, f)
-		return
-	}
-	s.addFrameSlow(f)
-}
-
-func (s *scanner) addFrameSlow(f stack.Frame) {
 	kind := s.pending
 	s.pending = noPending
 	if s.ancestor == -2 {
