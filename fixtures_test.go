@@ -2,8 +2,10 @@ package leaksentinel
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaksentinel/leaksentinel/internal/classify"
+	"github.com/leaksentinel/leaksentinel/internal/stack"
 )
 
 // expectation is testdata/go1.*/expect.json, written by testdata/gen from
@@ -229,4 +232,159 @@ func TestTruncatedFixture(t *testing.T) {
 			assert.Positive(t, s.Total)
 		})
 	}
+}
+
+// shapesManifest is testdata/shapes/go1.*/manifest.json, written by
+// go run ./testdata/gen -shapes.
+type shapesManifest struct {
+	Version string `json:"version"`
+	Files   []struct {
+		File string   `json:"file"`
+		From []string `json:"from"`
+		How  string   `json:"how"`
+	} `json:"files"`
+}
+
+func shapeDirs(t *testing.T) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join("testdata", "shapes", "go1.*"))
+	require.NoError(t, err)
+	require.Len(t, dirs, 2, "shapes for Go 1.26 and 1.27: run go run ./testdata/gen -shapes")
+	return dirs
+}
+
+func loadShapes(t *testing.T, dir string) shapesManifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	require.NoError(t, err)
+	var m shapesManifest
+	require.NoError(t, json.Unmarshal(data, &m))
+	require.NotEmpty(t, m.Files)
+	return m
+}
+
+// TestShapes reads every capture as people paste it (indented, tabs turned
+// into spaces, quoted, fenced, CRLF, after a log prefix, glued to a log
+// message, without its final newline) and compares it, site by site and
+// stack by stack, with the clean capture.
+func TestShapes(t *testing.T) {
+	for _, dir := range shapeDirs(t) {
+		m := loadShapes(t, dir)
+		clean := filepath.Join("testdata", filepath.Base(dir))
+		for _, f := range m.Files {
+			if len(f.From) != 1 {
+				continue // a series or a run of its own
+			}
+			t.Run(filepath.Join(filepath.Base(dir), f.File), func(t *testing.T) {
+				want, err := parseFile(t, filepath.Join(clean, f.From[0]))
+				require.NoError(t, err)
+				got, err := parseFile(t, filepath.Join(dir, f.File))
+				require.NoError(t, err, f.How)
+				checkSnapshot(t, got)
+				assert.Equal(t, want.Total, got.Total, f.How)
+				assert.Equal(t, want.precision, got.precision)
+				assert.Empty(t, Diff(want, got), f.How)
+				assert.Equal(t, want.Groups, got.Groups, "sites, stacks, creators: %s", f.How)
+				for _, n := range got.Notes() {
+					assert.NotContains(t, n, "dumps one after another", f.How)
+				}
+			})
+		}
+	}
+}
+
+// TestSeries reads files holding several captures one after another: each
+// comes out as a snapshot of its own, the same as the capture read alone,
+// and ParseDump returns the last and says how many there were.
+func TestSeries(t *testing.T) {
+	for _, dir := range shapeDirs(t) {
+		m := loadShapes(t, dir)
+		clean := filepath.Join("testdata", filepath.Base(dir))
+		for _, f := range m.Files {
+			if len(f.From) < 2 {
+				continue
+			}
+			t.Run(filepath.Join(filepath.Base(dir), f.File), func(t *testing.T) {
+				var parts []*Snapshot
+				for _, p := range f.From {
+					s, err := parseFile(t, filepath.Join(clean, p))
+					require.NoError(t, err)
+					parts = append(parts, s)
+				}
+				file, err := os.Open(filepath.Join(dir, f.File))
+				require.NoError(t, err)
+				defer file.Close()
+				seen := map[int]int{}
+				snaps, err := parseDumpSeries(file, func(i int, _ *stack.Table, g *stack.Goroutine) { seen[i] += g.Count })
+				require.NoError(t, err)
+				require.Len(t, snaps, len(parts), f.How)
+				for i, s := range snaps {
+					checkSnapshot(t, s)
+					assert.Equal(t, parts[i].Total, s.Total, "dump %d: %s", i, f.How)
+					assert.Equal(t, parts[i].Total, seen[i], "dump %d: goroutines handed to each", i)
+					assert.Empty(t, Diff(parts[i], s), "dump %d: %s", i, f.How)
+					assert.Equal(t, parts[i].Groups, s.Groups, "dump %d", i)
+				}
+
+				last, err := parseFile(t, filepath.Join(dir, f.File))
+				require.NoError(t, err)
+				assert.Equal(t, parts[len(parts)-1].Groups, last.Groups, "ParseDump returns the last dump")
+				require.NotEmpty(t, last.Notes())
+				assert.Contains(t, last.Notes()[0], fmt.Sprintf("the input holds %d dumps one after another; this is dump %d", len(parts), len(parts)))
+			})
+		}
+	}
+}
+
+// TestCrashTracebacks reads real panics under GOTRACEBACK=system and
+// crash, whose panicking goroutine has the runtime's "panic(...)" frame on
+// top, and a crash SIGQUIT dump whose thread sections print goroutines
+// again.
+func TestCrashTracebacks(t *testing.T) {
+	for _, dir := range shapeDirs(t) {
+		clean := filepath.Join("testdata", filepath.Base(dir))
+		want := loadExpectation(t, clean, "expect.json")
+		panicked, err := parseFile(t, filepath.Join(clean, "panic.txt"))
+		require.NoError(t, err)
+		for _, file := range []string{"panic_system.txt.gz", "panic_crash.txt.gz", "sigquit_crash.txt.gz"} {
+			t.Run(filepath.Join(filepath.Base(dir), file), func(t *testing.T) {
+				s, err := parseFile(t, filepath.Join(dir, file))
+				require.NoError(t, err)
+				checkSnapshot(t, s)
+				for _, site := range want.Sites {
+					g, ok := find(s, site)
+					if assert.True(t, ok, "site:%s", site.Name) {
+						assert.Equal(t, site.Count, g.Count, "site:%s", site.Name)
+						assert.Equal(t, site.State, g.State, "site:%s", site.Name)
+					}
+				}
+				if file == "sigquit_crash.txt.gz" {
+					require.NotEmpty(t, s.Notes())
+					assert.Contains(t, strings.Join(s.Notes(), "\n"), "counted once")
+					return
+				}
+				// The panicking goroutine's site is where it
+				// panicked, as in the GOTRACEBACK=all panic.
+				wantSite := runningSite(t, panicked)
+				assert.Equal(t, "main.crash", wantSite.Function)
+				assert.Equal(t, wantSite, runningSite(t, s))
+			})
+		}
+	}
+}
+
+// runningSite returns the site of the goroutine of s that panicked.
+func runningSite(t *testing.T, s *Snapshot) Site {
+	t.Helper()
+	for _, g := range s.Groups {
+		for _, st := range g.Stacks {
+			for _, f := range st.Frames {
+				if f.Function == "main.crash" {
+					return Site{State: g.State, Function: g.Function, File: filepath.Base(g.File), Line: g.Line}
+				}
+			}
+		}
+	}
+	t.Fatal("no goroutine in main.crash")
+	return Site{}
 }

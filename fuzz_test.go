@@ -2,6 +2,9 @@ package leaksentinel
 
 import (
 	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +63,20 @@ func FuzzParseDump(f *testing.F) {
 				data = data[:4<<10]
 			}
 			f.Add(data)
+		}
+	}
+	// The shapes people paste dumps in, and series of dumps: the head,
+	// and the tail where a file ends without its newline or a series
+	// starts its next dump.
+	shapes, err := filepath.Glob(filepath.Join("testdata", "shapes", "go1.*", "*.txt.gz"))
+	require.NoError(f, err)
+	require.NotEmpty(f, shapes, "no testdata/shapes: run go run ./testdata/gen -shapes")
+	for _, file := range shapes {
+		data := gunzipFile(f, file)
+		f.Add(data[:min(len(data), 4<<10)])
+		f.Add(data[max(0, len(data)-2<<10):])
+		if i := bytes.LastIndex(data, []byte("\ngoroutine 1 ")); i > bytes.Index(data, []byte("\ngoroutine 1 ")) {
+			f.Add(data[max(0, i-2<<10):min(len(data), i+2<<10)])
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -128,15 +145,45 @@ func TestParseDumpCutAnywhere(t *testing.T) {
 						return
 					}
 				}
-				if data[cut-1] != '\n' {
-					// runtime.Stack output is goroutines and the
-					// blank lines between them: a cut mid-line is
-					// inside a goroutine.
-					if !assert.ErrorIs(t, err, ErrTruncated, "cut at %d", cut) {
-						return
-					}
+				if data[cut-1] == '\n' {
+					continue
+				}
+				// runtime.Stack output is goroutines and the blank
+				// lines between them: a cut mid-line is inside a
+				// goroutine, and the goroutine is left out, unless
+				// the cut only took the end of a PC offset, when
+				// the line is as good as whole.
+				start := bytes.LastIndexByte(data[:cut], '\n') + 1
+				if inOffset(data[start:cut]) {
+					end := cut + bytes.IndexByte(data[cut:], '\n') + 1
+					whole, wholeErr := ParseDump(bytes.NewReader(data[:end]))
+					assert.Equal(t, errors.Is(wholeErr, ErrTruncated), errors.Is(err, ErrTruncated), "cut at %d", cut)
+					assert.Empty(t, Diff(whole, s), "cut at %d", cut)
+					continue
+				}
+				if !assert.ErrorIs(t, err, ErrTruncated, "cut at %d", cut) {
+					return
 				}
 			}
 		})
 	}
+}
+
+// inOffset reports whether a partial file line has reached the hex digits
+// of its PC offset: "\t/x/main.go:24 +0x1".
+func inOffset(line []byte) bool {
+	i := bytes.Index(line, []byte(" +0x"))
+	return len(line) > 0 && line[0] == '\t' && i > 0 && len(line) > i+4
+}
+
+func gunzipFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(tb, err)
+	data, err := io.ReadAll(zr)
+	require.NoError(tb, err)
+	return data
 }

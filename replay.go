@@ -202,13 +202,50 @@ func readSamples(f replayFile) ([]replaySample, error) {
 		}
 		return []replaySample{{snap: snap}}, nil
 	}
-	var top int64
-	snap, err := parseDump(bytes.NewReader(data), func(_ *stack.Table, g *stack.Goroutine) { top = max(top, g.ID) })
-	if snap == nil {
+	// A file may hold several dumps one after another (a log with a
+	// SIGQUIT dump every hour): each is a sample, with its own text for
+	// the sentinel's dump, cut at the header line of its first goroutine.
+	type part struct {
+		line int // the first goroutine's header line, from 1
+		top  int64
+	}
+	var parts []part
+	snaps, err := parseDumpSeries(bytes.NewReader(data), func(dump int, _ *stack.Table, g *stack.Goroutine) {
+		for len(parts) <= dump {
+			parts = append(parts, part{line: g.Line})
+		}
+		p := &parts[dump]
+		p.line = min(p.line, g.Line)
+		p.top = max(p.top, g.ID)
+	})
+	if len(snaps) == 0 {
 		return nil, err
 	}
-	snap.Time = f.time
-	return []replaySample{{snap: snap, text: data, top: top}}, err
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	// cut[i] is the line index where dump i's text starts: its first
+	// goroutine's header, or the "goroutine profile: total N" line of a
+	// ?debug=1 dump above its first record.
+	cut := make([]int, len(parts)+1)
+	cut[len(parts)] = len(lines)
+	for i := 1; i < len(parts); i++ {
+		c := min(max(parts[i].line-1, 0), len(lines))
+		for c > 0 && bytes.Contains(lines[c-1], []byte(" profile: total ")) {
+			c--
+		}
+		cut[i] = max(c, cut[i-1])
+	}
+	out := make([]replaySample, len(snaps))
+	for i, snap := range snaps {
+		snap.Time = f.time
+		out[i] = replaySample{snap: snap, text: data}
+		if i < len(parts) {
+			out[i].top = parts[i].top
+			if len(snaps) > 1 {
+				out[i].text = bytes.Join(lines[cut[i]:cut[i+1]], nil)
+			}
+		}
+	}
+	return out, err
 }
 
 // readReplayFile returns a file's content, gunzipped, at most maxProfile

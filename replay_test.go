@@ -1,8 +1,10 @@
 package leaksentinel
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -228,4 +230,41 @@ func TestReplayNameOrder(t *testing.T) {
 	files := r.Files()
 	assert.True(t, slices.IsSortedFunc(files, func(a, b string) int { return cmp.Compare(a, b) }), "%v", files)
 	assert.True(t, strings.HasSuffix(files[0], "b-001.txt"))
+}
+
+// A file holding several dumps one after another is several samples, and
+// each sample's dump (the text the sentinel reads creators and ids from)
+// is that dump alone.
+func TestReplaySeriesFile(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "shapes", "go1.*", "series.*.txt.gz"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, name := range files {
+		t.Run(filepath.Base(filepath.Dir(name))+"/"+filepath.Base(name), func(t *testing.T) {
+			data, err := readReplayFile(name)
+			require.NoError(t, err)
+			want, _ := parseDumpSeries(bytes.NewReader(data), nil)
+			require.Greater(t, len(want), 1, "a series")
+			r, err := NewReplay(name)
+			require.NoError(t, err)
+			for i := range want {
+				snap, err := r.Capture(t.Context())
+				require.NoError(t, err, "sample %d", i)
+				assert.Equal(t, want[i].Total, snap.Total, "sample %d", i)
+				text, err := r.Dump(t.Context())
+				require.NoError(t, err)
+				alone, err := ParseDump(bytes.NewReader(text))
+				require.NoError(t, err, "sample %d's dump alone", i)
+				assert.Equal(t, want[i].Total, alone.Total, "sample %d's dump alone", i)
+				assert.Empty(t, alone.Notes(), "sample %d's dump is one dump", i)
+				top, err := r.Clock(t.Context())
+				require.NoError(t, err)
+				if !strings.Contains(name, "debug1") { // ?debug=1 records have no ids
+					assert.Positive(t, top, "the clock: the dump's highest goroutine id")
+				}
+			}
+			_, err = r.Capture(t.Context())
+			assert.ErrorIs(t, err, io.EOF)
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,12 @@ var ErrTruncated = dump.ErrTruncated
 // Snapshot is the goroutines of a process at one point in time, grouped by
 // [Site]. A Snapshot is not modified after it is returned and is safe for
 // concurrent reads.
+//
+// A parsed dump keeps a bounded number of sites and stacks in full, so that
+// its memory stays small whatever the input: goroutines at further sites
+// are counted in one Group with the zero Site, and those with further
+// stacks in a [Stack] without frames of their group; [Snapshot.Notes]
+// says when that happened.
 type Snapshot struct {
 	// Time is when the goroutines were captured; zero when the source
 	// does not say (text dumps).
@@ -43,7 +50,16 @@ type Snapshot struct {
 
 	precision classify.Precision
 	omitted   int // groups a sentinel did not keep (MaxSites), the smallest
+	notes     []string
 }
+
+// Notes returns what the parser of a dump doubted, left out or bounded,
+// one sentence each: that the input held several dumps one after another
+// and this is the last, that goroutines were folded past the memory bound,
+// that a header was glued to other text. It returns nil when there is
+// nothing to say; the errors of a parse are returned beside the snapshot,
+// not here.
+func (s *Snapshot) Notes() []string { return s.notes }
 
 // Memory is a process's memory, as runtime/metrics reports it. Reading it
 // costs well under a microsecond and stops nothing.
@@ -91,7 +107,8 @@ type Group struct {
 	Site
 	Count int
 	// Stacks are the distinct full stacks of the group, most common
-	// first.
+	// first. The goroutines whose stacks a parse did not keep (see
+	// [Snapshot]) are counted in a last Stack without frames.
 	Stacks []Stack
 	// Creators are the "created by" frames, most common first. Empty
 	// when the source has none (pprof profiles, Capture).
@@ -142,6 +159,9 @@ func snapshot(b *stack.Builder, t time.Time) *Snapshot {
 		for _, stk := range g.Stacks {
 			out.Stacks = appendStack(out.Stacks, stk, st, frame)
 		}
+		if g.Other > 0 {
+			out.Stacks = append(out.Stacks, Stack{Count: g.Other})
+		}
 		for _, c := range g.Creators {
 			out.Creators = append(out.Creators, Creator{Frame: frame(c.Frame), Count: c.Count})
 		}
@@ -190,7 +210,20 @@ func appendStack(dst []Stack, stk *stack.Stack, st *stack.Table, frame func(stac
 // ParseDump reads a text goroutine dump: the output of runtime.Stack(buf,
 // true), /debug/pprof/goroutine?debug=2, a panic or SIGQUIT traceback with
 // unrelated lines around it, GODEBUG=tracebackancestors output, or the
-// grouped /debug/pprof/goroutine?debug=1 form. Gzipped input is accepted.
+// grouped /debug/pprof/goroutine?debug=1 form. Gzipped input is accepted,
+// and so are the shapes a dump takes once a person has copied it: lines
+// indented with spaces or a common margin, CRLF line ends, a header glued
+// to the log text before it, no final newline.
+//
+// An input holding several dumps one after another (a log with a
+// runtime.Stack dump and a later SIGQUIT one, a panic printed twice)
+// yields the last, and [Snapshot.Notes] says how many there were and where
+// each began. A new dump begins where a goroutine id repeats, where a new
+// "SIGQUIT: quit", "panic: " or "fatal error: " line follows goroutines
+// (but not the "-----" sections of one GOTRACEBACK=crash dump), at a second
+// running goroutine with its stack, at a header glued to a log message, or
+// where the format changes. Two dumps with no goroutine in common and
+// nothing between them read as one.
 //
 // The error says where each problem is ("line 412: ..."). If the input held
 // goroutines, ParseDump returns them even with an error: a dump cut short
@@ -201,31 +234,157 @@ func ParseDump(r io.Reader) (*Snapshot, error) {
 
 // parseDump is ParseDump that also hands each goroutine, as it is read, to
 // each when not nil: one pass over a dump serves what the snapshot drops
-// (goroutine ids, see births).
+// (goroutine ids, see births). On input holding several dumps, each sees
+// the goroutines of all of them (g.Dump says which), the snapshot is the
+// last's.
 func parseDump(r io.Reader, each func(*stack.Table, *stack.Goroutine)) (*Snapshot, error) {
+	var fn func(int, *stack.Table, *stack.Goroutine)
+	if each != nil {
+		fn = func(_ int, t *stack.Table, g *stack.Goroutine) { each(t, g) }
+	}
+	snaps, err := readDumps(r, false, dumpLimits, fn)
+	if len(snaps) == 0 {
+		return nil, err
+	}
+	return snaps[len(snaps)-1], err
+}
+
+// parseDumpSeries reads an input holding one dump or several one after
+// another, and returns one snapshot per dump in input order, as the replay
+// of a saved log uses them. A new dump begins (see dump.Parse for the
+// rules) at a goroutine or ?debug=1 profile header when the dump read so
+// far has a goroutine and
+//
+//   - the header's goroutine id was already seen in it (id 0 aside);
+//   - a "SIGQUIT: quit" (any "SIGxxx: " line), "panic: " or "fatal error: "
+//     line came since its last goroutine, unless right after a "-----"
+//     line, which is how the runtime separates the threads of one
+//     GOTRACEBACK=crash dump;
+//   - the header is glued to other text on its line;
+//   - the header is of a second goroutine in state "running" with its
+//     stack printed (the one that took a dump is the only one); or
+//   - the format changes between tracebacks and ?debug=1 records, or a new
+//     "goroutine profile: total N" line begins.
+//
+// A dump none of whose goroutines could be read yields no snapshot. each,
+// when not nil, sees every goroutine as it is read with the index of the
+// snapshot it goes into. The error joins the problems of the whole input,
+// each naming its line. Every snapshot's Notes carry the notes of the whole
+// input besides its own. Each snapshot is bounded as ParseDump's is; the
+// memory of all of them grows with the number of dumps.
+func parseDumpSeries(r io.Reader, each func(dump int, t *stack.Table, g *stack.Goroutine)) ([]*Snapshot, error) {
+	return readDumps(r, true, dumpLimits, each)
+}
+
+// limits bound what one parsed dump keeps in full (see stack.Builder and
+// stack.Table).
+type limits struct {
+	sites, stacks, frames int
+	names                 int // bytes
+}
+
+// dumpLimits are the limits of ParseDump: a dump of a real process stays
+// far below each (100,000 goroutines have a few hundred distinct stacks);
+// hostile input is held to about 200 MiB however long it is.
+var dumpLimits = limits{
+	sites:  10_000,
+	stacks: 20_000,
+	frames: 1 << 20, // in the stacks kept, 12 bytes each
+	names:  32 << 20,
+}
+
+// readDumps parses r into one snapshot per dump, or, unless all, only the
+// last.
+func readDumps(r io.Reader, all bool, lim limits, each func(int, *stack.Table, *stack.Goroutine)) ([]*Snapshot, error) {
 	r, err := maybeGunzip(r)
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: dump: %w", err)
 	}
 	var t stack.Table
-	var b *stack.Builder
+	t.SetLimit(lim.names)
+	// One builder per dump with goroutines, with the scanner's index of
+	// its dump and the line of its first goroutine.
+	type part struct {
+		b          *stack.Builder
+		dump, line int
+	}
+	var parts []part
 	info, err := dump.Parse(r, &t, func(g *stack.Goroutine) {
-		if b == nil {
-			b = stack.NewBuilder(&t, classify.Text)
+		if len(parts) == 0 || parts[len(parts)-1].dump != g.Dump {
+			b := stack.NewBuilder(&t, classify.Text)
+			b.MaxSites, b.MaxStacks, b.MaxFrames = lim.sites, lim.stacks, lim.frames
+			if !all {
+				parts = parts[:0]
+			}
+			parts = append(parts, part{b: b, dump: g.Dump, line: g.Line})
 		}
-		b.Add(g)
+		p := &parts[len(parts)-1]
+		if g.Grouped {
+			p.b.Precision = classify.UserFrames
+		}
+		p.b.Add(g)
 		if each != nil {
-			each(&t, g)
+			each(len(parts)-1, &t, g)
 		}
 	})
 	if err != nil {
 		err = fmt.Errorf("leaksentinel: dump: %w", err)
 	}
-	if b == nil {
-		return nil, err
+	var notes []string
+	if !all && info.DumpCount > 1 && len(parts) > 0 {
+		notes = append(notes, seriesNote(info, parts[0].dump, parts[0].line))
 	}
-	b.Precision = info.Precision
-	return snapshot(b, time.Time{}), err
+	notes = append(notes, info.Notes...)
+	if t.Full() {
+		notes = append(notes, fmt.Sprintf("the names read passed the parser's bound of %d KiB: the names after it show as %q", lim.names>>10, stack.Overflow))
+	}
+	out := make([]*Snapshot, len(parts))
+	for i, p := range parts {
+		s := snapshot(p.b, time.Time{})
+		s.notes = append(slices.Clip(notes), boundNotes(p.b)...)
+		if len(s.notes) == 0 {
+			s.notes = nil
+		}
+		out[i] = s
+	}
+	return out, err
+}
+
+// seriesNote says that the input held several dumps and which one, the
+// i-th from line, the snapshot is.
+func seriesNote(info dump.Info, i, line int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the input holds %d dumps one after another; this is dump %d, from line %d", info.DumpCount, i+1, line)
+	if i != info.DumpCount-1 {
+		b.WriteString(" (the last with goroutines read)")
+	}
+	b.WriteString("; new dumps begin at ")
+	const show = 3
+	for j, d := range info.Dumps[1:] {
+		if j == show {
+			break
+		}
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "line %d (%s)", d.Line, d.Reason)
+	}
+	if more := info.DumpCount - 1 - min(show, len(info.Dumps)-1); more > 0 {
+		fmt.Fprintf(&b, ", and %d more", more)
+	}
+	return b.String()
+}
+
+// boundNotes says what a builder folded past its bounds.
+func boundNotes(b *stack.Builder) []string {
+	var notes []string
+	if b.Folded > 0 {
+		notes = append(notes, fmt.Sprintf("more than %d sites: the %d goroutines at the sites past them are counted in one group with no site (the parser's memory bound)", b.MaxSites, b.Folded))
+	}
+	if b.Unkept > 0 {
+		notes = append(notes, fmt.Sprintf("more than %d distinct stacks (or %d frames in them): %d goroutines are counted at their site without their stack (the parser's memory bound)", b.MaxStacks, b.MaxFrames, b.Unkept))
+	}
+	return notes
 }
 
 // maybeGunzip returns a reader of r's content, decompressed if it starts
@@ -254,6 +413,9 @@ func ParseProfile(r io.Reader) (*Snapshot, error) {
 	data, err := readProfile(r)
 	if err != nil {
 		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
+	}
+	if what := binaryKind(data); what != "" {
+		return nil, fmt.Errorf("leaksentinel: profile: the input looks like %s, not a protobuf goroutine profile", what)
 	}
 	if err := checkWire(data); err != nil {
 		return nil, fmt.Errorf("leaksentinel: profile: %w", err)
@@ -313,6 +475,38 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func looksLikeText(data []byte) bool {
 	head := data[:min(len(data), 64)]
 	return bytes.HasPrefix(head, []byte("goroutine ")) || bytes.Contains(head, []byte(" profile: total "))
+}
+
+// binaryKind names the binary formats that are not protobuf profiles but
+// are mistaken for them, from their first bytes, or returns "".
+func binaryKind(data []byte) string {
+	switch {
+	case legacyCPU(data):
+		return "a legacy CPU profile (the binary format of gperftools and pprof before protobuf)"
+	case bytes.HasPrefix(data, []byte("\x7fELF")):
+		return "an ELF executable"
+	}
+	return ""
+}
+
+// legacyCPU reports whether data starts with the header of a legacy CPU
+// profile: the words 0 (header count), 3 (header words), 0 (version), in
+// 32 or 64 bits, either byte order.
+func legacyCPU(data []byte) bool {
+	for _, w := range []int{4, 8} {
+		if len(data) < 3*w {
+			continue
+		}
+		word := func(i int) []byte { return data[i*w : (i+1)*w] }
+		zero := func(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }
+		three := func(b []byte) bool {
+			return (b[0] == 3 && zero(b[1:])) || (b[len(b)-1] == 3 && zero(b[:len(b)-1]))
+		}
+		if zero(word(0)) && three(word(1)) && zero(word(2)) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkWire walks the top-level fields of a protobuf message and reports the
@@ -406,7 +600,7 @@ func fromProfile(p *profile.Profile) (*Snapshot, error) {
 		if count <= 0 {
 			continue
 		}
-		if count > 1<<40 {
+		if count > 1<<31-1 {
 			return nil, fmt.Errorf("leaksentinel: profile: sample %d: count %d", i, count)
 		}
 		g.Reset()

@@ -114,6 +114,9 @@ func writeGroup(w io.Writer, in *input, c *groupConfig, src *sources, err error)
 	if in.format == formatDebug1 {
 		fmt.Fprintf(w, "note: %s\n", debug1Note)
 	}
+	for _, n := range s.Notes() {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	groups := c.sites(s)
 	if len(groups) < len(s.Groups) {
 		fmt.Fprintf(w, "showing the %d largest of %d sites\n", len(groups), len(s.Groups))
@@ -131,6 +134,10 @@ func writeGroup(w io.Writer, in *input, c *groupConfig, src *sources, err error)
 		}
 		if c.stacks {
 			for _, st := range g.Stacks {
+				if len(st.Frames) == 0 && st.CreatedBy == (leaksentinel.Frame{}) && g.Site.Function != "" {
+					fmt.Fprintf(w, "  %d with stacks past the parser's bound, not kept\n", st.Count)
+					continue
+				}
 				fmt.Fprintf(w, "  %d with this stack:\n", st.Count)
 				writeStack(w, "    ", st, 0)
 			}
@@ -212,6 +219,9 @@ func writeStack(w io.Writer, indent string, st leaksentinel.Stack, limit int) {
 
 // siteShort is "function file.go:53", the file without its directory.
 func siteShort(s leaksentinel.Site) string {
+	if s == (leaksentinel.Site{}) {
+		return "(other sites, past the parser's bound)"
+	}
 	if s.Function == "" {
 		return "?"
 	}

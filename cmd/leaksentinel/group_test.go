@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaksentinel/leaksentinel/internal/classify"
+	"github.com/leaksentinel/leaksentinel/internal/dump"
 )
 
 // fixtureDirs returns the module's testdata/go1.* directories.
@@ -307,4 +309,29 @@ func TestSniff(t *testing.T) {
 			assert.Equal(t, tt.want, sniff([]byte(tt.give)))
 		})
 	}
+}
+
+// TestGroupNotes: group says what the parser noted: several dumps in one
+// input (it shows the last), and sites past the parser's memory bound,
+// shown as one row.
+func TestGroupNotes(t *testing.T) {
+	t.Parallel()
+	series := filepath.Join("..", "..", "testdata", "shapes", "go1.26", "series.log.txt.gz")
+	got := runCLI(t, nil, "group", series)
+	require.Equal(t, exitOK, got.code, "%s", got)
+	assert.Contains(t, got.stdout, "\nnote: the input holds 3 dumps one after another; this is dump 3, from line ")
+
+	got = runCLI(t, nil, "group", "--json", series)
+	var r jsonGroupReport
+	require.NoError(t, json.Unmarshal([]byte(got.stdout), &r), "%s", got)
+	require.NotEmpty(t, r.Notes)
+	assert.Contains(t, r.Notes[0], "3 dumps")
+
+	var hostile bytes.Buffer
+	require.NoError(t, dump.WriteHostile(&hostile, 10_200, 1, false))
+	got = runCLI(t, &hostile, "group", "--stacks", "-")
+	require.Equal(t, exitOK, got.code, "%s", got)
+	assert.Contains(t, got.stdout, "stdin: text dump, 10200 goroutines at 10001 sites\n")
+	assert.Contains(t, got.stdout, "note: more than 10000 sites: the 200 goroutines at the sites past them are counted in one group with no site")
+	assert.Regexp(t, `(?m)^\s+200\s+\S+\s+-?\s*\(other sites, past the parser's bound\)$`, got.stdout)
 }

@@ -166,7 +166,7 @@ func sniff(head []byte) format {
 			return formatProto
 		}
 	}
-	line, _, _ := bytes.Cut(bytes.TrimLeft(head, "\r\n"), []byte("\n"))
+	line, _, _ := bytes.Cut(bytes.TrimLeft(head, "\r\n\t "), []byte("\n"))
 	name, total, ok := bytes.Cut(line, []byte(" profile: total "))
 	if ok && len(name) > 0 && !bytes.ContainsAny(name, " \t") && len(total) > 0 && total[0] >= '0' && total[0] <= '9' {
 		return formatDebug1

@@ -55,6 +55,9 @@ type jsonInput struct {
 	Total  int        `json:"goroutines"`
 	Sites  int        `json:"total_sites"`
 	Note   string     `json:"note,omitempty"`
+	// Notes are what the parser doubted, left out or bounded
+	// (Snapshot.Notes): several dumps in the input, folded sites.
+	Notes []string `json:"notes,omitempty"`
 }
 
 type jsonGroupReport struct {
@@ -94,7 +97,7 @@ func toStack(st leaksentinel.Stack) jsonStack {
 }
 
 func toInput(in *input) jsonInput {
-	j := jsonInput{File: in.name, Format: in.format, Gzip: in.gzip, Total: in.snap.Total, Sites: len(in.snap.Groups)}
+	j := jsonInput{File: in.name, Format: in.format, Gzip: in.gzip, Total: in.snap.Total, Sites: len(in.snap.Groups), Notes: in.snap.Notes()}
 	if t := in.snap.Time; !t.IsZero() {
 		j.Time = &t
 	}

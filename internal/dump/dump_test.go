@@ -2,8 +2,11 @@ package dump
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,4 +182,106 @@ func TestReadError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Regexp(t, `^after line \d+: read: connection reset`, err.Error())
 	assert.Positive(t, count, "what was read is still passed on")
+}
+
+// parseText parses text into plain records.
+func parseText(t *testing.T, text string) ([]goroutine, Info, error) {
+	t.Helper()
+	var tab stack.Table
+	var out []goroutine
+	info, err := Parse(strings.NewReader(text), &tab, func(g *stack.Goroutine) {
+		r := goroutine{id: g.ID, state: tab.String(g.State), createdBy: tab.String(g.CreatedBy.Func)}
+		for _, fr := range g.Frames {
+			r.funcs = append(r.funcs, tab.String(fr.Func))
+		}
+		out = append(out, r)
+	})
+	return out, info, err
+}
+
+// A value receiver printed in parentheses is part of the name, not the
+// start of the arguments. Real text, one edit: the receiver form of a
+// method value.
+func TestValueReceiver(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(versions(t)[0], "stack.txt"))
+	require.NoError(t, err)
+	const name = "example.com/safemem.(Writer).WriteFromBlocks-fm"
+	text := strings.Replace(string(data), "\nmain.parkChanRecv(", "\n"+name+"(", 1)
+	require.NotEqual(t, string(data), text)
+	gs, _, err := parseText(t, text)
+	require.NoError(t, err)
+	found := false
+	for _, g := range gs {
+		found = found || slices.Contains(g.funcs, name)
+	}
+	assert.True(t, found, "no frame named %s", name)
+}
+
+// A gccgo traceback prints function names without their arguments; the
+// error says so at the first one, not that goroutines have no frames.
+func TestGccgo(t *testing.T) {
+	gccgo, err := exec.LookPath("gccgo")
+	if err != nil {
+		t.Skip("gccgo is not installed (apt-get install gccgo): no real gccgo traceback to read")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	require.NoError(t, os.WriteFile(src, []byte(`package main
+
+func main() {
+	ch := make(chan int)
+	go func() { ch <- 1 }()
+	go func() { ch <- 2 }()
+	panic("boom")
+}
+`), 0o644))
+	bin := filepath.Join(dir, "p")
+	out, err := exec.Command(gccgo, "-o", bin, src).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.Error(t, cmd.Run(), "the program panics")
+	require.Contains(t, stderr.String(), "goroutine 1 [running]:")
+
+	_, _, err = parseText(t, stderr.String())
+	require.Error(t, err)
+	assert.Regexp(t, `line \d+: goroutine 1: function line "main.main" has no argument list, and a file line follows: this looks like a gccgo`, err.Error())
+	assert.NotContains(t, err.Error(), "has no frames")
+	assert.ErrorIs(t, err, ErrNoGoroutines)
+}
+
+// A ?debug=1 file cut inside a record names the record, not "goroutine 0".
+func TestDebug1Cut(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(versions(t)[0], "debug1.txt"))
+	require.NoError(t, err)
+	i := strings.Index(string(data), "\n1 @ 0x")
+	require.Positive(t, i)
+	cut := string(data[:i+len("\n1 @ 0x")+20])
+	recordLine := strings.Count(string(data[:i+1]), "\n") + 1
+	gs, info, err := parseText(t, cut)
+	require.ErrorIs(t, err, ErrTruncated)
+	assert.True(t, info.Truncated)
+	assert.Positive(t, len(gs))
+	assert.Contains(t, err.Error(), fmt.Sprintf("input ends inside the ?debug=1 record of 1 goroutine (started at line %d)", recordLine))
+	assert.NotContains(t, err.Error(), "goroutine 0")
+}
+
+// Goroutines deeper than the runtime ever prints keep their first
+// maxFrames frames, and a note says so.
+func TestDeepGoroutine(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(versions(t)[0], "stack.txt"))
+	require.NoError(t, err)
+	first, _, ok := strings.Cut(string(data), "\n\n")
+	require.True(t, ok)
+	lines := strings.Split(first, "\n")
+	frame := lines[1] + "\n" + lines[2] + "\n" // a function line and its file line
+	deep := lines[0] + "\n" + strings.Repeat(frame, 3*maxFrames) + "\n"
+	gs, info, err := parseText(t, deep)
+	require.NoError(t, err)
+	require.Len(t, gs, 1)
+	assert.Len(t, gs[0].funcs, maxFrames)
+	require.Len(t, info.Notes, 1)
+	assert.Contains(t, info.Notes[0], "deeper than 1024 frames keeps its first 1024")
 }

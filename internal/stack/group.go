@@ -29,6 +29,10 @@ type Group struct {
 	Leaked      int
 	Locked      int
 	Labels      []Label // distinct pairs, at most maxLabelsPerGroup
+	// Other counts the goroutines whose stacks the Builder did not keep
+	// (its MaxStacks or MaxFrames bound): they are in Count but in none
+	// of Stacks.
+	Other int
 
 	creators map[Frame]int // index into Creators
 	labels   map[Label]struct{}
@@ -52,13 +56,27 @@ type Creator struct {
 
 // Builder groups goroutines by site. The zero value is not usable; call
 // NewBuilder. A Builder is not safe for concurrent use.
+//
+// MaxSites, MaxStacks and MaxFrames bound what it keeps in full, so that
+// its memory does not grow with hostile input: the sites, the distinct
+// stacks, and the frames of those stacks. Zero means no bound. Goroutines
+// past a bound are still counted in Total: those at a site not kept in the
+// one group with the zero Site (Finish returns it with the others), those
+// whose stack was not kept in their group's Other.
 type Builder struct {
 	Strings   *Table
 	Precision classify.Precision
 	Total     int
 
+	MaxSites, MaxStacks, MaxFrames int
+	// Folded counts the goroutines at sites past MaxSites; Unkept those
+	// at kept sites whose stacks were past MaxStacks or MaxFrames.
+	Folded, Unkept int
+
 	stacks map[string]*Stack
 	groups map[Site]*Group
+	rest   *Group // the goroutines at sites past MaxSites
+	frames int    // frames held by the stacks
 	key    []byte
 	funcs  []string
 }
@@ -83,13 +101,21 @@ func (b *Builder) Add(g *Goroutine) {
 	b.key = b.appendKey(b.key[:0], g)
 	st, ok := b.stacks[string(b.key)]
 	if !ok {
-		st = b.newStack(g)
+		st = b.newStack(g, count)
+		if st == nil {
+			return
+		}
 		b.stacks[string(b.key)] = st
 	}
 	st.Count += count
 	grp := st.group
-	grp.Count += count
 	grp.Creators[st.creator].Count += count
+	grp.tally(g, count)
+}
+
+// tally counts g, with count goroutines, in grp.
+func (grp *Group) tally(g *Goroutine, count int) {
+	grp.Count += count
 	if g.WaitMinutes > grp.WaitMinutes {
 		grp.WaitMinutes = g.WaitMinutes
 	}
@@ -126,7 +152,9 @@ func appendFrame(key []byte, f Frame) []byte {
 	return binary.LittleEndian.AppendUint32(key, uint32(f.Line))
 }
 
-func (b *Builder) newStack(g *Goroutine) *Stack {
+// newStack returns a new stack for g in its group, or nil when a bound
+// keeps it from being stored, in which case it has counted g itself.
+func (b *Builder) newStack(g *Goroutine, count int) *Stack {
 	site := Site{State: g.State}
 	b.funcs = b.funcs[:0]
 	for _, f := range g.Frames {
@@ -137,25 +165,50 @@ func (b *Builder) newStack(g *Goroutine) *Stack {
 	}
 	grp, ok := b.groups[site]
 	if !ok {
+		if b.MaxSites > 0 && len(b.groups) >= b.MaxSites {
+			if b.rest == nil {
+				b.rest = &Group{}
+			}
+			b.rest.Other += count
+			b.rest.tally(g, count)
+			b.Folded += count
+			return nil
+		}
 		grp = &Group{Site: site, creators: make(map[Frame]int)}
 		b.groups[site] = grp
+	}
+	if (b.MaxStacks > 0 && len(b.stacks) >= b.MaxStacks) || (b.MaxFrames > 0 && b.frames+len(g.Frames) > b.MaxFrames) {
+		if i, ok := grp.creators[g.CreatedBy]; ok {
+			grp.Creators[i].Count += count
+		}
+		grp.Other += count
+		grp.tally(g, count)
+		b.Unkept += count
+		return nil
 	}
 	if _, ok := grp.creators[g.CreatedBy]; !ok {
 		grp.creators[g.CreatedBy] = len(grp.Creators)
 		grp.Creators = append(grp.Creators, Creator{Frame: g.CreatedBy})
 	}
+	b.frames += len(g.Frames)
 	st := &Stack{Frames: slices.Clone(g.Frames), CreatedBy: g.CreatedBy, group: grp, creator: grp.creators[g.CreatedBy]}
 	grp.Stacks = append(grp.Stacks, st)
 	return st
 }
 
 // Finish returns the groups, largest first, each with its stacks and
-// creators most frequent first. Ties are broken by the site's names so the
+// creators most frequent first; the group of the zero Site, if any, holds
+// the goroutines at sites past MaxSites. Ties are broken by the site's names so the
 // order does not depend on map iteration.
 func (b *Builder) Finish() []*Group {
-	groups := make([]*Group, 0, len(b.groups))
+	groups := make([]*Group, 0, len(b.groups)+1)
 	for _, g := range b.groups {
 		groups = append(groups, g)
+	}
+	if b.rest != nil {
+		groups = append(groups, b.rest)
+	}
+	for _, g := range groups {
 		slices.SortFunc(g.Stacks, func(x, y *Stack) int {
 			if x.Count != y.Count {
 				return y.Count - x.Count

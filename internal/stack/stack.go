@@ -12,7 +12,35 @@ package stack
 type Table struct {
 	index   map[string]uint32
 	strings []string
+
+	// limit bounds size, the bytes the table holds (each string counted
+	// with entryCost more for its slot); 0 means no bound. Past it, new
+	// strings all get the index of Overflow.
+	limit, size int
+	overflow    uint32
+	full        bool
 }
+
+// Overflow is the string a bounded Table hands out, under one index, for
+// every new string once its bound is reached.
+const Overflow = "?"
+
+// entryCost is roughly what a table entry costs besides its bytes: a
+// string header in strings, and a map slot with its key header and index.
+const entryCost = 48
+
+// SetLimit bounds the memory the table holds to about n bytes: once they
+// are used, each string not yet in the table gets the index of Overflow,
+// and Full reports true. Zero means no bound.
+func (t *Table) SetLimit(n int) {
+	t.limit = n
+	if n > 0 && t.overflow == 0 {
+		t.overflow = t.ID(Overflow)
+	}
+}
+
+// Full reports whether a bounded table has refused a string.
+func (t *Table) Full() bool { return t.full }
 
 // ID returns the index of s, adding it if needed. Looking up a []byte
 // converted in the call (t.ID(string(b))) does not allocate when b is known.
@@ -38,6 +66,13 @@ func (t *Table) IDBytes(b []byte) uint32 {
 }
 
 func (t *Table) add(s string) uint32 {
+	if t.limit > 0 && t.overflow != 0 {
+		if t.size+len(s)+entryCost > t.limit {
+			t.full = true
+			return t.overflow
+		}
+		t.size += len(s) + entryCost
+	}
 	if t.index == nil {
 		t.index = make(map[string]uint32)
 		t.strings = append(t.strings, "")
@@ -84,6 +119,12 @@ type Goroutine struct {
 	Labels      []Label
 	Ancestors   []Ancestor // GODEBUG=tracebackancestors blocks
 	Line        int        // the input line of its header, for errors
+	// Dump is the index of the dump the goroutine was read from, for an
+	// input that holds several one after another; 0 for the first.
+	Dump int
+	// Grouped says it is a ?debug=1 record, whose runtime frames above
+	// the first other frame are missing (classify.UserFrames).
+	Grouped bool
 }
 
 // Ancestor is one "[originating from goroutine N]:" block.

@@ -155,6 +155,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("gen: ")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
+	shapes := flag.Bool("shapes", false, "write testdata/shapes/go1.NN (see shapes.go) instead of testdata/go1.NN")
 	flag.Parse()
 
 	if _, err := os.Stat(parkSource); err != nil {
@@ -175,7 +176,11 @@ func main() {
 		bins:  map[string]string{},
 		out:   filepath.Join(tmp, "out"),
 	}
-	if err := g.run(); err != nil {
+	run := g.run
+	if *shapes {
+		run = g.runShapes
+	}
+	if err := run(); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -249,12 +254,8 @@ func (g *gen) build() error {
 	if err := g.goBuild("leakdemo", "./testdata/leakdemo"); err != nil {
 		return err
 	}
-	b, err := exec.Command(g.bins["park"], "-info").Output()
-	if err != nil {
-		return fmt.Errorf("park -info: %v", err)
-	}
-	if err := json.Unmarshal(b, &g.info); err != nil {
-		return fmt.Errorf("park -info: %v", err)
+	if err := g.parkInfo(); err != nil {
+		return err
 	}
 	if g.info.Version != runtime.Version() {
 		return fmt.Errorf("park is %s but gen is %s: %s is not this toolchain's go", g.info.Version, runtime.Version(), g.goBin)
@@ -268,7 +269,8 @@ func (g *gen) build() error {
 		return err
 	}
 	var li parkInfo
-	if b, err = exec.Command(g.bins["parkleak"], "-info").Output(); err == nil {
+	b, err := runOutput(g.bins["parkleak"], "-info")
+	if err == nil {
 		err = json.Unmarshal(b, &li)
 	}
 	if err != nil || !li.LeakProfile {
@@ -302,6 +304,10 @@ func (g *gen) runJobs() error {
 	return errors.Join(errs...)
 }
 
+func runOutput(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).Output()
+}
+
 func tail(b []byte, n int) []byte {
 	if len(b) > n {
 		return b[len(b)-n:]
@@ -322,6 +328,7 @@ func (g *gen) runJob(j job) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-out", dir}, j.args...)...)
+	cmd.Dir = dir // where a GOTRACEBACK=crash child may leave a core file
 	var extra []string
 	if j.godebug != "" {
 		extra = append(extra, "GODEBUG="+j.godebug)
