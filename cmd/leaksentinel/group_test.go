@@ -86,13 +86,40 @@ func precisionOf(f format) classify.Precision {
 	return classify.Text
 }
 
-func findSite(r jsonGroupReport, want expectedSite) (jsonGroup, bool) {
+// groupOutput is what group --json prints, as a reader decodes it: the
+// input's facts and its sites in the library's one JSON shape of a site.
+type groupOutput struct {
+	jsonInput
+	Error  string       `json:"error"`
+	Groups []siteOutput `json:"sites"`
+}
+
+type siteOutput struct {
+	State             string  `json:"state"`
+	Function          string  `json:"function"`
+	File              string  `json:"file"`
+	Line              int     `json:"line"`
+	Count             int     `json:"count"`
+	Leaked            int     `json:"leaked"`
+	OldestWaitSeconds float64 `json:"oldest_wait_seconds"`
+	Creators          []struct {
+		Function string `json:"function"`
+		File     string `json:"file"`
+		Line     int    `json:"line"`
+		Count    int    `json:"count"`
+	} `json:"created_by"`
+	Stacks        []json.RawMessage `json:"stacks"`
+	Source        *listing          `json:"source"`
+	CreatorSource *listing          `json:"creator_source"`
+}
+
+func findSite(r groupOutput, want expectedSite) (siteOutput, bool) {
 	for _, g := range r.Groups {
 		if g.Function == want.Function && filepath.Base(g.File) == want.File && g.Line == want.Line {
 			return g, true
 		}
 	}
-	return jsonGroup{}, false
+	return siteOutput{}, false
 }
 
 // TestGroupFixtures runs group on every capture in testdata/go1.*, as JSON
@@ -110,7 +137,7 @@ func TestGroupFixtures(t *testing.T) {
 			t.Run(filepath.Join(filepath.Base(dir), name), func(t *testing.T) {
 				t.Parallel()
 				got := runCLI(t, nil, "group", "--json", "--stacks", path)
-				var r jsonGroupReport
+				var r groupOutput
 				require.NoError(t, json.Unmarshal([]byte(got.stdout), &r), "%s", got)
 				assert.Equal(t, path, r.File)
 				assert.Equal(t, wantFormat(name), r.Format)
@@ -247,7 +274,7 @@ func TestGroupStacksSource(t *testing.T) {
 	defer f.Close()
 	got = runCLI(t, f, "group", "--json", "--source", "--source-dir", srcDir, "--top", "1", "-")
 	require.Equal(t, exitOK, got.code, "%s", got)
-	var r jsonGroupReport
+	var r groupOutput
 	require.NoError(t, json.Unmarshal([]byte(got.stdout), &r))
 	assert.Equal(t, "stdin", r.File)
 	assert.Equal(t, 2, r.Sites)
@@ -322,7 +349,7 @@ func TestGroupNotes(t *testing.T) {
 	assert.Contains(t, got.stdout, "\nnote: the input holds 3 dumps one after another; this is dump 3, from line ")
 
 	got = runCLI(t, nil, "group", "--json", series)
-	var r jsonGroupReport
+	var r groupOutput
 	require.NoError(t, json.Unmarshal([]byte(got.stdout), &r), "%s", got)
 	require.NotEmpty(t, r.Notes)
 	assert.Contains(t, r.Notes[0], "3 dumps")

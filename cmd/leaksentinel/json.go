@@ -23,28 +23,36 @@ type jsonSite struct {
 	jsonFrame
 }
 
-type jsonCreator struct {
-	jsonFrame
-	Count int `json:"count"`
-}
-
-type jsonStack struct {
-	Count     int         `json:"count"`
-	Frames    []jsonFrame `json:"frames"`
-	CreatedBy *jsonFrame  `json:"created_by,omitempty"`
-}
-
+// jsonGroup is a site of group --json: the library's one JSON shape of a
+// site ([leaksentinel.Group.MarshalJSON], documented on Sentinel.Handler),
+// its stacks only with --stacks, and the source listings of --source.
 type jsonGroup struct {
-	jsonSite
-	Count             int                 `json:"count"`
-	Leaked            int                 `json:"leaked,omitempty"`
-	LockedToThread    int                 `json:"locked_to_thread,omitempty"`
-	OldestWaitMinutes int                 `json:"oldest_wait_minutes,omitempty"`
-	Creators          []jsonCreator       `json:"creators,omitempty"`
-	Labels            map[string][]string `json:"labels,omitempty"`
-	Stacks            []jsonStack         `json:"stacks,omitempty"`
-	Source            *listing            `json:"source,omitempty"`
-	CreatorSource     *listing            `json:"creator_source,omitempty"`
+	leaksentinel.Group
+	withStacks    bool
+	Source        *listing
+	CreatorSource *listing
+}
+
+func (g jsonGroup) MarshalJSON() ([]byte, error) {
+	b, err := g.Group.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if !g.withStacks {
+		delete(m, "stacks")
+	}
+	for k, v := range map[string]*listing{"source": g.Source, "creator_source": g.CreatorSource} {
+		if v != nil {
+			if m[k], err = json.Marshal(v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return json.Marshal(m)
 }
 
 type jsonInput struct {
@@ -76,26 +84,6 @@ func toSite(s leaksentinel.Site) jsonSite {
 	return jsonSite{State: string(s.State), jsonFrame: toFrame(s.Frame())}
 }
 
-func toCreators(cs []leaksentinel.Creator) []jsonCreator {
-	var out []jsonCreator
-	for _, c := range cs {
-		out = append(out, jsonCreator{jsonFrame: toFrame(c.Frame), Count: c.Count})
-	}
-	return out
-}
-
-func toStack(st leaksentinel.Stack) jsonStack {
-	js := jsonStack{Count: st.Count, Frames: make([]jsonFrame, 0, len(st.Frames))}
-	for _, f := range st.Frames {
-		js.Frames = append(js.Frames, toFrame(f))
-	}
-	if st.CreatedBy != (leaksentinel.Frame{}) {
-		f := toFrame(st.CreatedBy)
-		js.CreatedBy = &f
-	}
-	return js
-}
-
 func toInput(in *input) jsonInput {
 	j := jsonInput{File: in.name, Format: in.format, Gzip: in.gzip, Total: in.snap.Total, Sites: len(in.snap.Groups), Notes: in.snap.Notes()}
 	if t := in.snap.Time; !t.IsZero() {
@@ -113,20 +101,7 @@ func groupReport(in *input, c *groupConfig, src *sources, err error) jsonGroupRe
 		r.Error = err.Error()
 	}
 	for _, g := range c.sites(in.snap) {
-		jg := jsonGroup{
-			jsonSite:          toSite(g.Site),
-			Count:             g.Count,
-			Leaked:            g.Leaked,
-			LockedToThread:    g.LockedToThread,
-			OldestWaitMinutes: int(g.OldestWait / time.Minute),
-			Creators:          toCreators(g.Creators),
-			Labels:            g.Labels,
-		}
-		if c.stacks {
-			for _, st := range g.Stacks {
-				jg.Stacks = append(jg.Stacks, toStack(st))
-			}
-		}
+		jg := jsonGroup{Group: g, withStacks: c.stacks}
 		if c.source {
 			jg.Source = src.list(g.Site.Frame())
 			if len(g.Creators) > 0 {
