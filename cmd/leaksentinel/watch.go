@@ -123,8 +123,8 @@ func runWatch(ctx context.Context, e *env, c *watchConfig, args []string) error 
 		if c.debug2 {
 			kind = "?debug=2 text"
 		}
-		r.printf("watching %s every %v (%s; a leak is reported after %d samples at the earliest)\n",
-			src, c.interval, kind, c.window)
+		r.printf("watching %s every %v (%s; a leak is reported after %d samples, %d if the service's goroutineleak profile proves it)\n",
+			src, c.interval, kind, c.window, c.window/4)
 	}
 	opts := c.options(r)
 	opts.Source, opts.Interval = src, c.interval
