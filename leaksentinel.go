@@ -55,6 +55,7 @@ type Sentinel struct {
 	heap      *heapWatch    // nil unless WatchHeap
 	skipped   int           // consecutive samples skipped
 	rising    bool          // the trigger saw a rise last time: capture while it lasts
+	hot       bool          // a site rose over the last captures (detect.Suspects): capture the next tick
 	waiting   int64         // waiting goroutines at the last full capture
 	lowest    int64         // fewest waiting goroutines seen on a tick since then
 	stacks    []stackCounts // per-stack counts of the last captures, oldest first
@@ -371,7 +372,9 @@ func (s *Sentinel) sample() (time.Duration, bool) {
 	var alerts []Leak
 	var resolved []Leak
 	var ex *explanation
-	events = append(events, s.suspects(snap, events)...)
+	hot := s.det.Suspects(s.opts.Window / 4)
+	s.hot = len(hot) > 0
+	events = append(events, s.suspects(snap, events, hot)...)
 	for _, ev := range events {
 		switch ev.Kind {
 		case suspect:
@@ -476,7 +479,7 @@ const suspect detect.Kind = 100
 // event of this sample asks it already: the fast path. A leak the runtime
 // can prove is reported about a quarter of a window after it starts,
 // instead of a window.
-func (s *Sentinel) suspects(snap *Snapshot, events []detect.Event[Site]) []detect.Event[Site] {
+func (s *Sentinel) suspects(snap *Snapshot, events []detect.Event[Site], hot []detect.Event[Site]) []detect.Event[Site] {
 	for _, ev := range events {
 		if ev.Kind == detect.Leak || ev.Kind == detect.Grew {
 			return nil // explained anyway: the probe's answer serves both
@@ -486,7 +489,7 @@ func (s *Sentinel) suspects(snap *Snapshot, events []detect.Event[Site]) []detec
 		return nil
 	}
 	var out []detect.Event[Site]
-	for _, ev := range s.det.Suspects(s.opts.Window / 4) {
+	for _, ev := range hot {
 		if !s.ignored[ev.Key] {
 			ev.Kind = suspect
 			out = append(out, ev)
@@ -551,6 +554,9 @@ func (s *Sentinel) skip(waiting int64) bool {
 		s.rising = true // a rise that lasted two ticks
 	case s.rising && waiting-s.waiting >= step:
 		// still rising since the last capture
+	case s.hot:
+		// a site is rising at the last captures, under churn that
+		// the total of waiting goroutines hides
 	default:
 		s.rising = false
 		s.skipped++
