@@ -9,7 +9,7 @@ import (
 
 // Defaults. Detection settings count samples, not seconds, so the same
 // values hold at a test's fast interval and at production's slow one; the
-// corpus figures that chose them are in the README.
+// corpus figures that chose them are in docs/how-it-decides.md.
 const (
 	// DefaultInterval is how often the sentinel looks at the goroutine
 	// count. A full capture is taken only when the floor of waiting
@@ -23,8 +23,9 @@ const (
 	// up; 24 keeps a margin. A ramp of long-lived goroutines that ends in
 	// a plateau is reported when it lasts half the window or more (the
 	// corpus's slowest last 8 to 11 samples); one of goroutines that live
-	// less than a third of the window is not, however long (see the
-	// README for the figures).
+	// less than a third of the window is not, however long (see
+	// docs/how-it-decides.md for the figures). A leak the runtime can
+	// prove (the goroutineleak profile) is reported after a quarter of it.
 	DefaultWindow = 24
 	// DefaultMinGrowth is the smallest rise of a site's floor over the
 	// window that counts as a leak.

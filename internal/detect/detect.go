@@ -38,7 +38,7 @@ type Config struct {
 }
 
 // The settings the sentinel and the CLI share, chosen on the corpus (see
-// the README): scales up to 8 windows, a rise steady enough (a single step
+// docs/how-it-decides.md): scales up to 8 windows, a rise steady enough (a single step
 // up scores about one half), and a rise of a quarter of the floor besides
 // MinGrowth, so that sites with many healthy goroutines are not reported
 // for load that grows slowly.
