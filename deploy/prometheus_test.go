@@ -131,10 +131,21 @@ scrape_configs:
 			Metric map[string]string `json:"metric"`
 		} `json:"result"`
 	}
-	require.NoError(t, query(client, api+"query?query="+url.QueryEscape(expr), &result))
-	marked := make(map[string]string)
-	for _, r := range result.Result {
-		marked[r.Metric["function"]] = r.Metric["leaking"]
+	// The panel is read as a person would look at it while the alert
+	// fires: within a few scrapes. (Once in CI, at the first query, the
+	// leaking site was listed but not marked; the cause was not found.)
+	var marked map[string]string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		require.NoError(t, query(client, api+"query?query="+url.QueryEscape(expr), &result))
+		marked = make(map[string]string)
+		for _, r := range result.Result {
+			marked[r.Metric["function"]] = r.Metric["leaking"]
+		}
+		if marked["main.search.func1"] == "yes" || time.Now().After(deadline) {
+			break
+		}
+		t.Logf("the leaking site is not marked yet: %v", marked)
+		time.Sleep(time.Second)
 	}
 	assert.Equal(t, "yes", marked["main.search.func1"], "the leaking site is marked: %v", marked)
 	assert.Contains(t, marked, "main.worker", "a healthy site is listed")
