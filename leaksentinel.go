@@ -485,7 +485,7 @@ func (s *Sentinel) suspects(snap *Snapshot, events []detect.Event[Site], hot []d
 			return nil // explained anyway: the probe's answer serves both
 		}
 	}
-	if s.probeNote(snap) != "" {
+	if len(hot) == 0 || s.probeNote(snap) != "" {
 		return nil
 	}
 	var out []detect.Event[Site]
